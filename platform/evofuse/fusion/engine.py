@@ -1,0 +1,541 @@
+"""The fusion engine: one prompt through a pool of models in parallel, fused by a judge."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from evofuse.config import FusionMode, FusionProfile, Settings
+from evofuse.errors import AllMembersFailedError, UnknownProfileError, UserError
+from evofuse.fusion import budget, judge
+from evofuse.fusion.dispatch import MemberCall, dispatch
+from evofuse.fusion.prompts import load_prompt
+from evofuse.fusion.types import CandidateResult, FusionResult, JudgeResult
+from evofuse.llm import CallResult, Gateway, LLMCallError, Message
+
+_ROLES = {"system", "user", "assistant", "tool", "developer"}
+
+
+# -- events: what a live view or a streaming response sees while a step runs ----------------
+
+
+@dataclass(frozen=True)
+class MemberFinished:
+    candidate: CandidateResult
+
+
+@dataclass(frozen=True)
+class RoundStarted:
+    round: int  # 0 = first answers, 1.. = debate revisions
+    models: list[str]
+
+
+@dataclass(frozen=True)
+class JudgeStarted:
+    model: str
+
+
+@dataclass(frozen=True)
+class AnswerDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerReset:
+    """The judge broke off mid-answer; the text streamed so far is void, a fallback follows."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    result: FusionResult
+
+
+FusionEvent = MemberFinished | RoundStarted | JudgeStarted | AnswerDelta | AnswerReset | Finished
+
+
+@dataclass
+class _Plan:
+    """A resolved request: which profile, with per-call overrides applied."""
+
+    name: str
+    profile: FusionProfile
+    messages: list[Message]
+    params: dict[str, Any]
+    seed: int
+
+
+class FusionEngine:
+    """Runs fusion steps for the profiles of one configuration."""
+
+    def __init__(self, settings: Settings, gateway: Gateway | None = None) -> None:
+        self.settings = settings
+        self.gateway = gateway or Gateway(settings.router_model_list())
+
+    # -- public API -------------------------------------------------------------------------
+
+    async def run(self, messages: Sequence[Message], **options: Any) -> FusionResult:
+        """Fuse one step and return the result (see `events` for the options)."""
+        async for event in self.events(messages, **options):
+            if isinstance(event, Finished):
+                return event.result
+        raise AssertionError("fusion ended without a result")  # pragma: no cover
+
+    async def stream(
+        self, messages: Sequence[Message], **options: Any
+    ) -> AsyncIterator[str | FusionResult]:
+        """Text deltas of the final answer, then the full `FusionResult`.
+
+        If the judge breaks off mid-answer, the fallback's answer follows and the result is
+        flagged `degraded`; the result's `content` is always the authoritative answer.
+        """
+        async for event in self.events(messages, **options):
+            if isinstance(event, AnswerDelta):
+                yield event.text
+            elif isinstance(event, Finished):
+                yield event.result
+
+    async def events(
+        self,
+        messages: Sequence[Message],
+        *,
+        profile: str | None = None,
+        mode: FusionMode | str | None = None,
+        models: Sequence[str] | None = None,
+        judge: str | None = None,
+        instructions: str | None = None,
+        seed: int | None = None,
+        **params: Any,
+    ) -> AsyncIterator[FusionEvent]:
+        """Run one step, yielding progress events and finally `Finished(result)`.
+
+        `messages` is a full OpenAI messages list; `instructions` (e.g. a skill's text) is added
+        to the system message of every member. `params` (max_tokens, temperature, stop, …) go to
+        every member call.
+        """
+        plan = self._plan(messages, profile, mode, models, judge, instructions, seed, params)
+        est = budget.estimate(self.gateway, plan.profile, plan.messages, plan.params["max_tokens"])
+        budget.enforce(plan.name, plan.profile, est)
+        run = _Run(self, plan)
+        async for event in run.execute():
+            yield event
+
+    def resolve_profile(self, name: str | None) -> tuple[str, FusionProfile]:
+        name = name or self.settings.fusion.default_profile
+        try:
+            return name, self.settings.fusion.profiles[name]
+        except KeyError:
+            known = ", ".join(sorted(self.settings.fusion.profiles))
+            raise UnknownProfileError(
+                f"Unknown fusion profile {name!r}", hint=f"Use one of: {known}"
+            ) from None
+
+    # -- request resolution -----------------------------------------------------------------
+
+    def _plan(
+        self,
+        messages: Sequence[Message],
+        profile_name: str | None,
+        mode: FusionMode | str | None,
+        models: Sequence[str] | None,
+        judge_model: str | None,
+        instructions: str | None,
+        seed: int | None,
+        params: dict[str, Any],
+    ) -> _Plan:
+        name, base = self.resolve_profile(profile_name)
+        update: dict[str, Any] = {}
+        if mode is not None:
+            try:
+                update["mode"] = FusionMode(mode)
+            except ValueError:
+                modes = ", ".join(m.value for m in FusionMode)
+                raise UserError(
+                    f"Unknown fusion mode {mode!r}", hint=f"Use one of: {modes}"
+                ) from None
+        if models:
+            self._check_models(models, "models")
+            update["models"] = list(models)
+            update["quorum"] = min(base.effective_quorum, len(models))
+        if judge_model:
+            self._check_models([judge_model], "judge")
+            update["judge"] = judge_model
+        profile = base.model_copy(update=update)
+        if (
+            profile.mode is not FusionMode.SINGLE
+            and profile.judge is None
+            and len(profile.models) > 1
+        ):
+            raise UserError(f"Mode {profile.mode.value!r} needs a judge; profile {name!r} has none")
+        params = {k: v for k, v in params.items() if v is not None}
+        params.setdefault("max_tokens", profile.max_tokens)
+        return _Plan(
+            name=name,
+            profile=profile,
+            messages=with_instructions(validate_messages(messages), instructions),
+            params=params,
+            seed=seed if seed is not None else random.SystemRandom().randrange(2**31),
+        )
+
+    def _check_models(self, names: Sequence[str], what: str) -> None:
+        unknown = [n for n in names if n not in self.gateway.model_names]
+        if unknown:
+            raise UserError(
+                f"Unknown {what}: {', '.join(unknown)}",
+                hint=f"Use model_name entries of model_list: {', '.join(self.gateway.model_names)}",
+            )
+
+
+class _Run:
+    """The state of one step while it executes."""
+
+    def __init__(self, engine: FusionEngine, plan: _Plan) -> None:
+        self.gateway = engine.gateway
+        self.plan = plan
+        self.profile = plan.profile
+        self.started = time.perf_counter()
+        self.degraded: list[str] = []
+        self.prompt_versions: list[str] = []
+        self.extra_calls: list[CallResult] = []  # judge calls, counted in the totals
+
+    async def execute(self) -> AsyncIterator[FusionEvent]:
+        if self.profile.mode is FusionMode.SINGLE:
+            async for event in self._single():
+                yield event
+            return
+        rounds: list[list[CandidateResult]] = []
+        first: list[CandidateResult] = []
+        async for event in self._round(0, self.profile.models, self._first_call):
+            if isinstance(event, MemberFinished):
+                first.append(event.candidate)
+            yield event
+        rounds.append(first)
+        if not any(c.status == "ok" for c in first):
+            raise AllMembersFailedError(first)
+        if self.profile.mode is FusionMode.DEBATE:
+            for round_ in range(1, self.profile.debate_rounds + 1):
+                latest = _latest(rounds)
+                revisions: list[CandidateResult] = []
+                async for event in self._round(
+                    round_, [c.model for c in latest], self._revise_call(latest)
+                ):
+                    if isinstance(event, MemberFinished):
+                        revisions.append(event.candidate)
+                    yield event
+                rounds.append(revisions)
+        # Pool order, not finish order: the judge's shuffle must depend on the seed alone.
+        position = {m: i for i, m in enumerate(self.profile.models)}
+        candidates = sorted(_aggregate(rounds), key=lambda c: position[c.model])
+        survivors = [c for c in candidates if c.status == "ok"]
+        failed = [c.model for c in candidates if c.status != "ok"]
+        if failed:
+            self.degraded.append(
+                f"{len(failed)} of {len(candidates)} members gave no answer: {', '.join(failed)}"
+            )
+        if len(survivors) == 1:
+            only = survivors[0]
+            self.degraded.append(f"only {only.model} answered, so there was nothing to judge")
+            verdict = JudgeResult(model=None, status="skipped", winner=only.model)
+            yield AnswerDelta(only.content or "")
+            yield Finished(self._result(only.content or "", candidates, verdict, rounds))
+            return
+        async for event in self._judge(candidates, survivors, rounds):
+            yield event
+
+    # -- members ----------------------------------------------------------------------------
+
+    async def _round(
+        self, round_: int, models: Sequence[str], make_call: Any
+    ) -> AsyncIterator[FusionEvent]:
+        yield RoundStarted(round_, list(models))
+        calls: list[tuple[str, MemberCall]] = [(m, make_call(m)) for m in models]
+        quorum = min(self.profile.effective_quorum, len(calls))
+        async for candidate in dispatch(
+            calls, quorum=quorum, grace_s=self.profile.grace_s, round_=round_
+        ):
+            yield MemberFinished(candidate)
+
+    def _first_call(self, model: str) -> MemberCall:
+        async def call() -> CallResult:
+            return await self.gateway.complete(
+                model, self.plan.messages, timeout_s=self.profile.timeout_s, **self.plan.params
+            )
+
+        return call
+
+    def _revise_call(self, latest: Sequence[CandidateResult]) -> Any:
+        prompt = load_prompt("debate_revise")
+        if prompt.id not in self.prompt_versions:
+            self.prompt_versions.append(prompt.id)
+
+        def make(model: str) -> MemberCall:
+            own = next(c for c in latest if c.model == model)
+            others = [c for c in latest if c.model != model]
+            random.Random(f"{self.plan.seed}:{model}").shuffle(others)
+            text = prompt.render(
+                others="\n\n".join(f"[Answer {i + 1}]\n{c.content}" for i, c in enumerate(others)),
+                own=own.content or "",
+            )
+            messages = [*self.plan.messages, {"role": "user", "content": text}]
+
+            async def call() -> CallResult:
+                return await self.gateway.complete(
+                    model, messages, timeout_s=self.profile.timeout_s, **self.plan.params
+                )
+
+            return call
+
+        return make
+
+    async def _single(self) -> AsyncIterator[FusionEvent]:
+        model = self.profile.models[0]
+        yield RoundStarted(0, [model])
+        started = time.perf_counter()
+        try:
+            final: CallResult | None = None
+            async for item in self.gateway.stream(
+                model, self.plan.messages, timeout_s=self.profile.timeout_s, **self.plan.params
+            ):
+                if isinstance(item, CallResult):
+                    final = item
+                else:
+                    yield AnswerDelta(item)
+        except LLMCallError as exc:
+            failed = CandidateResult(
+                model=model, status=exc.status, latency_ms=exc.latency_ms, error=exc.message
+            )
+            yield MemberFinished(failed)
+            raise AllMembersFailedError([failed]) from exc
+        assert final is not None
+        candidate = _candidate(final, latency_ms=(time.perf_counter() - started) * 1000)
+        yield MemberFinished(candidate)
+        verdict = JudgeResult(model=None, status="skipped", winner=model)
+        yield Finished(self._result(final.content, [candidate], verdict, [[candidate]]))
+
+    # -- judge ------------------------------------------------------------------------------
+
+    async def _judge(
+        self,
+        candidates: list[CandidateResult],
+        survivors: list[CandidateResult],
+        rounds: list[list[CandidateResult]],
+    ) -> AsyncIterator[FusionEvent]:
+        mode = self.profile.mode
+        ballot = judge.Ballot.shuffle(survivors, self.plan.seed)
+        messages = judge.judge_messages(mode, self.plan.messages, ballot)
+        prompt_id = judge.judge_prompt(mode).id
+        self.prompt_versions.append(prompt_id)
+        failures: list[str] = []
+        judges = [m for m in (self.profile.judge, self.profile.fallback_judge) if m]
+        for attempt, model in enumerate(judges):
+            yield JudgeStarted(model)
+            streamer = judge.AnswerStreamer()
+            started = time.perf_counter()
+            final: CallResult | None = None
+            try:
+                async for item in self._judge_call(model, messages, ballot):
+                    if isinstance(item, CallResult):
+                        final = item
+                    elif mode is not FusionMode.BEST_OF and (delta := streamer.feed(item)):
+                        yield AnswerDelta(delta)
+                assert final is not None
+                verdict = judge.parse_verdict(final.content, mode, ballot)
+            except (LLMCallError, ValueError) as exc:
+                reason = exc.message if isinstance(exc, LLMCallError) else str(exc)
+                failures.append(f"judge {model}: {reason}")
+                if final is not None:
+                    self.extra_calls.append(final)
+                if streamer.emitted:
+                    yield AnswerReset(f"judge {model} broke off: {reason}")
+                continue
+            self.extra_calls.append(final)
+            winner = ballot.model_of(verdict.winner)
+            if mode is FusionMode.BEST_OF:
+                content = next(c.content for c in survivors if c.model == winner) or ""
+                yield AnswerDelta(content)
+            else:
+                content = verdict.answer or ""
+                if content != streamer.emitted:
+                    # The partial parser lagged (answer closed by the last chunk): send the rest.
+                    if content.startswith(streamer.emitted):
+                        yield AnswerDelta(content[len(streamer.emitted) :])
+                    else:
+                        yield AnswerReset("the streamed answer differed from the parsed verdict")
+                        yield AnswerDelta(content)
+            if attempt > 0:
+                self.degraded.append("; ".join(failures) + f"; used fallback_judge {model}")
+            result = JudgeResult(
+                model=model,
+                status="ok",
+                latency_ms=(time.perf_counter() - started) * 1000,
+                prompt_tokens=final.prompt_tokens,
+                completion_tokens=final.completion_tokens,
+                cost_usd=final.cost_usd,
+                winner=winner,
+                scores=judge.scores_of(verdict, ballot),
+                rationale=verdict.rationale,
+                error="; ".join(failures) or None,
+                seed=ballot.seed,
+                order=ballot.order,
+                prompt_version=prompt_id,
+            )
+            yield Finished(self._result(content, candidates, result, rounds))
+            return
+        # No judge could decide: the documented rule picks, and the result says so.
+        pick = judge.consensus_pick(survivors)
+        self.degraded.append(
+            "; ".join(failures) + f"; answer chosen by rule ({judge.FALLBACK_RULE})"
+        )
+        result = JudgeResult(
+            model=judges[-1] if judges else None,
+            status="error",
+            winner=pick.model,
+            error="; ".join(failures),
+            seed=ballot.seed,
+            order=ballot.order,
+            prompt_version=prompt_id,
+            fallback_rule=judge.FALLBACK_RULE,
+        )
+        yield AnswerDelta(pick.content or "")
+        yield Finished(self._result(pick.content or "", candidates, result, rounds))
+
+    async def _judge_call(
+        self, model: str, messages: list[Message], ballot: judge.Ballot
+    ) -> AsyncIterator[str | CallResult]:
+        mode = self.profile.mode
+        params: dict[str, Any] = {
+            "max_tokens": budget.judge_max_tokens(mode, self.plan.params["max_tokens"]),
+            "temperature": 0,
+            "drop_params": True,  # providers without structured output just get the prompt
+        }
+        fmt = judge.response_format(self.profile.judge_output, mode, ballot.labels)
+        if fmt is not None:
+            params["response_format"] = fmt
+        if mode is FusionMode.BEST_OF:
+            # Nothing to stream: the answer is a candidate, known once the verdict is parsed.
+            yield await self.gateway.complete(
+                model, messages, timeout_s=self.profile.timeout_s, **params
+            )
+            return
+        async for item in self.gateway.stream(
+            model, messages, timeout_s=self.profile.timeout_s, **params
+        ):
+            yield item
+
+    # -- result -----------------------------------------------------------------------------
+
+    def _result(
+        self,
+        content: str,
+        candidates: list[CandidateResult],
+        verdict: JudgeResult,
+        rounds: list[list[CandidateResult]],
+    ) -> FusionResult:
+        priced: list[float | None] = [c.cost_usd for r in rounds for c in r if c.status == "ok"]
+        priced += [c.cost_usd for c in self.extra_calls]
+        prompt_tokens = sum(c.prompt_tokens for r in rounds for c in r) + sum(
+            c.prompt_tokens for c in self.extra_calls
+        )
+        completion_tokens = sum(c.completion_tokens for r in rounds for c in r) + sum(
+            c.completion_tokens for c in self.extra_calls
+        )
+        return FusionResult(
+            content=content,
+            mode=self.profile.mode,
+            profile=self.plan.name,
+            candidates=candidates,
+            judge=verdict,
+            cost_usd=None
+            if any(c is None for c in priced)
+            else round(sum(c for c in priced if c), 8),
+            latency_ms=(time.perf_counter() - self.started) * 1000,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            degraded=bool(self.degraded),
+            degraded_reasons=self.degraded,
+            debate_rounds=rounds if self.profile.mode is FusionMode.DEBATE else [],
+            prompt_versions=self.prompt_versions,
+        )
+
+
+def _candidate(result: CallResult, latency_ms: float) -> CandidateResult:
+    return CandidateResult(
+        model=result.model,
+        status="ok",
+        content=result.content,
+        latency_ms=latency_ms,
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        cost_usd=result.cost_usd,
+    )
+
+
+def _latest(rounds: list[list[CandidateResult]]) -> list[CandidateResult]:
+    """Each member's newest successful answer; members that never answered are dropped."""
+    latest: dict[str, CandidateResult] = {}
+    for round_ in rounds:
+        for c in round_:
+            if c.status == "ok":
+                latest[c.model] = c
+    return list(latest.values())
+
+
+def _aggregate(rounds: list[list[CandidateResult]]) -> list[CandidateResult]:
+    """One entry per member: its latest answer, with latency, tokens and cost summed over rounds."""
+    latest = {c.model: c for c in _latest(rounds)}
+    out: list[CandidateResult] = []
+    for first in rounds[0]:
+        calls = [c for r in rounds for c in r if c.model == first.model]
+        base = latest.get(first.model, first)
+        costs = [c.cost_usd for c in calls if c.status == "ok"]
+        out.append(
+            base.model_copy(
+                update={
+                    "latency_ms": sum(c.latency_ms for c in calls),
+                    "prompt_tokens": sum(c.prompt_tokens for c in calls),
+                    "completion_tokens": sum(c.completion_tokens for c in calls),
+                    "cost_usd": None
+                    if not costs or any(c is None for c in costs)
+                    else sum(c for c in costs if c is not None),
+                    "error": base.error or next((c.error for c in calls if c.error), None),
+                }
+            )
+        )
+    return out
+
+
+def validate_messages(messages: Sequence[Message]) -> list[Message]:
+    """Check an OpenAI messages list; raise `UserError` naming the bad message."""
+    if not messages:
+        raise UserError(
+            "messages is empty", hint="Send at least one {'role': 'user', 'content': ...}"
+        )
+    out = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise UserError(f"messages[{i}] is not an object with role and content")
+        role = message.get("role")
+        if role not in _ROLES:
+            raise UserError(f"messages[{i}].role is {role!r}; use one of {sorted(_ROLES)}")
+        if message.get("content") is None and not message.get("tool_calls"):
+            raise UserError(f"messages[{i}] has no content")
+        out.append(dict(message))
+    return out
+
+
+def with_instructions(messages: list[Message], instructions: str | None) -> list[Message]:
+    """Put extra instructions (a skill's text) into the system message, creating one if needed."""
+    if not instructions:
+        return messages
+    if (
+        messages
+        and messages[0].get("role") == "system"
+        and isinstance(messages[0].get("content"), str)
+    ):
+        merged = f"{messages[0]['content']}\n\n{instructions}"
+        return [{**messages[0], "content": merged}, *messages[1:]]
+    return [{"role": "system", "content": instructions}, *messages]

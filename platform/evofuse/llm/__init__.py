@@ -1,0 +1,6 @@
+"""The only place that talks to LiteLLM (enforced by ruff's banned-api rule)."""
+
+from evofuse.llm.gateway import CallResult, Gateway, LLMCallError, Message, Price
+from evofuse.llm.redact import Redactor
+
+__all__ = ["CallResult", "Gateway", "LLMCallError", "Message", "Price", "Redactor"]

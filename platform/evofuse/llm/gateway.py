@@ -1,0 +1,274 @@
+"""The one door to the models: a LiteLLM Router built from `model_list`, plus accounting.
+
+litellm is imported on first use, never at import time: it costs ~5 s and ~200 MB, and
+`evofuse --help` must stay instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from evofuse.llm.redact import Redactor
+
+Message = dict[str, Any]
+CallStatus = Literal["error", "timeout"]
+
+
+def _import_litellm() -> Any:
+    # Offline by default: litellm otherwise fetches its price map from the internet at import.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_LOG", "ERROR")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """One finished model call and what it cost."""
+
+    model: str
+    content: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None  # None: no price known for this model (never a made-up 0)
+    latency_ms: float
+    finish_reason: str | None = None
+
+
+class LLMCallError(Exception):
+    """A model call that failed; `message` is safe to show and store (secrets redacted)."""
+
+    def __init__(self, model: str, status: CallStatus, message: str, latency_ms: float) -> None:
+        super().__init__(f"{model}: {status}: {message}")
+        self.model = model
+        self.status: CallStatus = status
+        self.message = message
+        self.latency_ms = latency_ms
+
+
+@dataclass(frozen=True)
+class Price:
+    input_per_token: float
+    output_per_token: float
+
+
+class Gateway:
+    """Calls deployments of `model_list` by `model_name`, with latency, tokens and cost."""
+
+    def __init__(self, model_list: Sequence[dict[str, Any]], *, num_retries: int = 0) -> None:
+        self._model_list = [dict(d) for d in model_list]
+        self._params = {d["model_name"]: dict(d["litellm_params"]) for d in self._model_list}
+        self._num_retries = num_retries
+        self._router: Any = None  # litellm.Router, untyped here so litellm stays lazy
+        self._litellm: Any = None
+        self.redactor = Redactor.from_model_list(self._model_list)
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(self._params)
+
+    def _lib(self) -> Any:
+        if self._litellm is None:
+            self._litellm = _import_litellm()
+        return self._litellm
+
+    @property
+    def router(self) -> Any:
+        if self._router is None:
+            litellm = self._lib()
+            # Retries stay off by default: in a fusion the other members are the redundancy,
+            # and a retry would push the step past the slowest member's latency.
+            self._router = litellm.Router(
+                model_list=self._model_list, num_retries=self._num_retries
+            )
+        return self._router
+
+    def warm_up(self) -> None:
+        """Import litellm and build the router now rather than during the first request."""
+        _ = self.router
+
+    # -- pricing and token counting -------------------------------------------------------
+
+    def price(self, model_name: str) -> Price | None:
+        """Per-token price: the deployment's own `input/output_cost_per_token`, else LiteLLM's."""
+        params = self._params[model_name]
+        if "input_cost_per_token" in params and "output_cost_per_token" in params:
+            return Price(
+                float(params["input_cost_per_token"]), float(params["output_cost_per_token"])
+            )
+        litellm = self._lib()
+        model = params["model"]
+        # The Router registers every deployment in litellm.model_cost, with an empty entry for
+        # models LiteLLM has no price for; those would then price at $0. Empty means unknown.
+        for key in (model, model.split("/", 1)[-1]):
+            entry = litellm.model_cost.get(key)
+            if entry is not None and entry.get("input_cost_per_token") is None:
+                return None
+        try:
+            prompt_cost, completion_cost = litellm.cost_per_token(
+                model=model, prompt_tokens=1_000_000, completion_tokens=1_000_000
+            )
+        except Exception:  # LiteLLM raises several types for an unmapped model: all mean "unknown"
+            return None
+        return Price(prompt_cost / 1_000_000, completion_cost / 1_000_000)
+
+    def cost(self, model_name: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+        price = self.price(model_name)
+        if price is None:
+            return None
+        return prompt_tokens * price.input_per_token + completion_tokens * price.output_per_token
+
+    def count_tokens(self, model_name: str, messages: Sequence[Message]) -> int:
+        litellm = self._lib()
+        return int(
+            litellm.token_counter(model=self._params[model_name]["model"], messages=messages)
+        )
+
+    def count_text_tokens(self, model_name: str, text: str) -> int:
+        litellm = self._lib()
+        return int(litellm.token_counter(model=self._params[model_name]["model"], text=text))
+
+    # -- calls ----------------------------------------------------------------------------
+
+    async def complete(
+        self,
+        model_name: str,
+        messages: Sequence[Message],
+        *,
+        timeout_s: float,
+        **params: Any,
+    ) -> CallResult:
+        """One non-streaming call; raises `LLMCallError` for every kind of failure."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout_s):
+                response = await self.router.acompletion(
+                    model=model_name, messages=list(messages), timeout=timeout_s, **params
+                )
+        except TimeoutError:
+            raise self._failure(
+                model_name, "timeout", f"no answer within {timeout_s:g} s", started
+            ) from None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise self._classify(model_name, exc, started) from exc
+        latency_ms = (time.perf_counter() - started) * 1000
+        try:
+            choice = response.choices[0]
+            content = choice.message.content
+            finish_reason = choice.finish_reason
+        except (AttributeError, IndexError, TypeError) as exc:
+            raise self._failure(
+                model_name, "error", f"malformed provider response: {exc}", started
+            ) from exc
+        if not isinstance(content, str) or not content.strip():
+            raise self._failure(
+                model_name, "error", "the provider returned an empty answer", started
+            )
+        usage = getattr(response, "usage", None)
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0) or self.count_tokens(
+            model_name, messages
+        )
+        completion_tokens = int(
+            getattr(usage, "completion_tokens", 0) or 0
+        ) or self.count_text_tokens(model_name, content)
+        return CallResult(
+            model=model_name,
+            content=content,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=self.cost(model_name, prompt_tokens, completion_tokens),
+            latency_ms=latency_ms,
+            finish_reason=finish_reason,
+        )
+
+    async def stream(
+        self,
+        model_name: str,
+        messages: Sequence[Message],
+        *,
+        timeout_s: float,
+        **params: Any,
+    ) -> AsyncIterator[str | CallResult]:
+        """Yield text deltas as they arrive, then one final `CallResult` with the whole answer."""
+        started = time.perf_counter()
+        parts: list[str] = []
+        usage: Any = None
+        finish_reason = None
+        try:
+            async with asyncio.timeout(timeout_s):
+                response = await self.router.acompletion(
+                    model=model_name,
+                    messages=list(messages),
+                    timeout=timeout_s,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    **params,
+                )
+                async for chunk in response:
+                    if getattr(chunk, "usage", None):
+                        usage = chunk.usage
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    finish_reason = choice.finish_reason or finish_reason
+                    delta = getattr(choice.delta, "content", None)
+                    if delta:
+                        parts.append(delta)
+                        yield delta
+        except TimeoutError:
+            raise self._failure(
+                model_name, "timeout", f"no complete answer within {timeout_s:g} s", started
+            ) from None
+        except asyncio.CancelledError:
+            raise
+        except LLMCallError:
+            raise
+        except Exception as exc:
+            raise self._classify(model_name, exc, started) from exc
+        content = "".join(parts)
+        if not content.strip():
+            raise self._failure(
+                model_name, "error", "the provider returned an empty answer", started
+            )
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0) or self.count_tokens(
+            model_name, messages
+        )
+        completion_tokens = int(
+            getattr(usage, "completion_tokens", 0) or 0
+        ) or self.count_text_tokens(model_name, content)
+        yield CallResult(
+            model=model_name,
+            content=content,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=self.cost(model_name, prompt_tokens, completion_tokens),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            finish_reason=finish_reason,
+        )
+
+    # -- failures -------------------------------------------------------------------------
+
+    def _failure(
+        self, model: str, status: CallStatus, message: str, started: float
+    ) -> LLMCallError:
+        latency_ms = (time.perf_counter() - started) * 1000
+        return LLMCallError(model, status, self.redactor(message)[:1000], latency_ms)
+
+    def _classify(self, model: str, exc: Exception, started: float) -> LLMCallError:
+        litellm = self._lib()
+        if isinstance(exc, litellm.Timeout):
+            return self._failure(model, "timeout", str(exc) or "timed out", started)
+        status_code = getattr(exc, "status_code", None)
+        prefix = f"HTTP {status_code}: " if status_code else ""
+        if isinstance(exc, litellm.RateLimitError):
+            prefix = f"rate limited ({status_code or 429}): "
+        return self._failure(model, "error", f"{prefix}{type(exc).__name__}: {exc}", started)
