@@ -7,7 +7,8 @@ import sys
 import typer
 from rich.console import Console
 
-from evofuse.cli import demo, fuse
+from evofuse.cli import demo, fuse, run
+from evofuse.cli import skills as skills_cli
 
 app = typer.Typer(
     name="evofuse",
@@ -19,31 +20,28 @@ app = typer.Typer(
 )
 app.command(name="fuse")(fuse.fuse)
 app.command(name="demo")(demo.demo)
+app.command(name="run")(run.run)
+app.add_typer(run.runs_app, name="runs")
+app.add_typer(skills_cli.app, name="skills")
 
 
 def main() -> None:
-    """Run the CLI; turn EvoFuse's own errors into a message and an exit code, not a traceback."""
+    """Run the CLI; turn EvoFuse's own errors into a message and an exit code, not a traceback.
+
+    Usage errors (missing argument, unknown option) are Typer's own: a usage line and exit 2.
+    """
     from evofuse.errors import EvoFuseError, UserError
 
     try:
-        app(standalone_mode=False)
+        app()
     except EvoFuseError as exc:
-        Console(stderr=True).print(f"[bold red]Error:[/] {exc.message}", highlight=False)
-        if exc.hint:
-            Console(stderr=True).print(f"[yellow]Hint:[/] {exc.hint}", highlight=False)
-        sys.exit(2 if isinstance(exc, UserError) else 1)
-    except typer.Abort:
-        Console(stderr=True).print("Aborted.")
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click's own usage errors arrive here in non-standalone mode
-        import click
+        from rich.markup import escape
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+        console = Console(stderr=True)
+        console.print(f"[bold red]Error:[/] {escape(exc.message)}", highlight=False)
+        if exc.hint:
+            console.print(f"[yellow]Hint:[/] {escape(exc.hint)}", highlight=False)
+        sys.exit(2 if isinstance(exc, UserError) else 1)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,27 @@ class FusionEngine:
         async for event in run.execute():
             yield event
 
+    def estimate(
+        self,
+        messages: Sequence[Message],
+        *,
+        profile: str | None = None,
+        mode: FusionMode | str | None = None,
+        models: Sequence[str] | None = None,
+        judge: str | None = None,
+        **params: Any,
+    ) -> budget.CostEstimate:
+        """The worst-case cost of one step with these options, without calling a model.
+
+        Raises the `UserError`s `events` would (unknown profile, mode or model, bad messages,
+        over `max_cost_usd`), so a server can refuse a request before it starts streaming.
+        """
+        params = {k: v for k, v in params.items() if k != "seed"}
+        plan = self._plan(messages, profile, mode, models, judge, None, 0, params)
+        est = budget.estimate(self.gateway, plan.profile, plan.messages, plan.params["max_tokens"])
+        budget.enforce(plan.name, plan.profile, est)
+        return est
+
     def resolve_profile(self, name: str | None) -> tuple[str, FusionProfile]:
         name = name or self.settings.fusion.default_profile
         try:

@@ -86,9 +86,14 @@ def judge_messages(
 
 def verdict_schema(mode: FusionMode, labels: Sequence[str]) -> dict[str, Any]:
     """JSON schema of the reply; providers that support structured output enforce it."""
+    # Key order matters: grammar-constrained decoders (llama.cpp) write keys in schema order,
+    # and a small judge that reaches "rationale" before "answer" pours its synthesis into the
+    # rationale and leaves a bare letter as the answer. So the answer comes right after the winner.
     properties: dict[str, Any] = {
         "scores": {
             "type": "array",
+            "minItems": len(labels),
+            "maxItems": len(labels),
             "items": {
                 "type": "object",
                 "properties": {
@@ -99,10 +104,10 @@ def verdict_schema(mode: FusionMode, labels: Sequence[str]) -> dict[str, Any]:
             },
         },
         "winner": {"type": "string", "enum": list(labels)},
-        "rationale": {"type": "string"},
     }
     if mode is not FusionMode.BEST_OF:
         properties["answer"] = {"type": "string"}
+    properties["rationale"] = {"type": "string"}
     return {"type": "object", "properties": properties, "required": list(properties)}
 
 
@@ -132,8 +137,12 @@ def parse_verdict(text: str, mode: FusionMode, ballot: Ballot) -> Verdict:
         raise ValueError(f"the judge's JSON does not match the verdict shape: {exc}") from exc
     if verdict.winner.strip().upper() not in ballot.labels:
         raise ValueError(f"the judge named winner {verdict.winner!r}, not one of {ballot.labels}")
-    if mode is not FusionMode.BEST_OF and not (verdict.answer and verdict.answer.strip()):
-        raise ValueError("the judge's reply has no final answer")
+    if mode is not FusionMode.BEST_OF:
+        answer = (verdict.answer or "").strip()
+        if not answer:
+            raise ValueError("the judge's reply has no final answer")
+        if answer.strip("[]().: ").upper() in ballot.labels:
+            raise ValueError(f"the judge's answer is only a candidate label ({answer!r})")
     return verdict
 
 

@@ -1,0 +1,152 @@
+"""`evofuse demo`: one readable fusion of a fixed question with the configured default profile."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from evofuse.cli.options import ConfigOption, load
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.text import Text
+
+    from evofuse.config import Settings
+    from evofuse.fusion import CandidateResult, FusionEngine, FusionResult
+    from evofuse.llm import Message
+
+QUESTION = "Why is the sky blue? Answer in three sentences."
+_SAMPLING_KEYS = ("temperature", "top_p", "seed")
+
+
+def demo(config: ConfigOption = None) -> None:
+    """Run one fusion of a fixed question and show every step of it.
+
+    With the default evofuse.yaml it needs no API key and no network: it
+    starts the embedded local model. Prints the members' answers side by
+    side, the judge's verdict, the fused answer, and latency, tokens and
+    cost per call.
+    """
+    from rich.console import Console
+
+    from evofuse.fusion import FusionEngine
+    from evofuse.localmodel import local_model_running
+
+    settings = load(config)
+    console = Console()
+    engine = FusionEngine(settings)
+    profile_name, profile = engine.resolve_profile(None)
+    console.rule(f"[bold]EvoFuse demo[/] · profile {profile_name} · mode {profile.mode.value}")
+    console.print(f"[bold]Question:[/] {QUESTION}\n", highlight=False)
+    with local_model_running(settings.local_model):
+        # Import LiteLLM and build its router before the clock starts, so the latencies shown
+        # are the models' and not a one-time 4-5 s import.
+        with Console(stderr=True).status("Loading LiteLLM…"):
+            engine.gateway.warm_up()
+        started = time.perf_counter()
+        result = asyncio.run(_fuse(engine, [{"role": "user", "content": QUESTION}]))
+        wall_s = time.perf_counter() - started
+    _print(console, settings, result, wall_s)
+
+
+async def _fuse(engine: FusionEngine, messages: list[Message]) -> FusionResult:
+    from evofuse.cli.render import FusionLiveView
+
+    view = FusionLiveView()
+    with view:
+        async for event in engine.events(messages):
+            view.update(event)
+    assert view.result is not None
+    return view.result
+
+
+def _print(console: Console, settings: Settings, result: FusionResult, wall_s: float) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    from evofuse.cli.render import cost_table
+
+    scores = {s.model: s for s in result.judge.scores}
+    answers = Table.grid(expand=True, padding=(0, 1))
+    panels: list[RenderableType] = []
+    for candidate in result.candidates:
+        answers.add_column(ratio=1)
+        score = scores.get(candidate.model)
+        title = candidate.model + (f" · score {score.score:g}" if score else "")
+        if candidate.model == result.judge.winner:
+            title = f"[bold green]{title} · winner[/]"
+        panels.append(
+            Panel(
+                _candidate_body(candidate),
+                title=title,
+                subtitle=_sampling(settings, candidate.model),
+                border_style="green" if candidate.status == "ok" else "red",
+            )
+        )
+    answers.add_row(*panels)
+    console.rule("[bold]1. The pool's answers[/] (each model sees only the question)")
+    console.print(answers)
+
+    console.rule("[bold]2. The judge's verdict[/] (answers anonymized and shuffled)")
+    console.print(_verdict(result))
+
+    console.rule("[bold]3. The fused answer[/]")
+    console.print(Panel(Text(result.content.strip()), border_style="bold cyan", expand=False))
+
+    console.rule("[bold]4. Latency, tokens and cost[/]")
+    console.print(cost_table(result))
+    cost_note = (
+        "cost unknown (a model of the pool has no known price; a local one costs nothing)"
+        if result.cost_usd is None
+        else f"cost ${result.cost_usd:.6f}"
+    )
+    console.print(
+        f"Wall time {wall_s:.1f} s · {result.prompt_tokens} prompt + "
+        f"{result.completion_tokens} completion tokens · {cost_note}",
+        highlight=False,
+    )
+
+
+def _candidate_body(candidate: CandidateResult) -> Text:
+    from rich.text import Text
+
+    # Text, not markup: a model's answer may contain [brackets] that Rich would swallow.
+    if candidate.status != "ok":
+        return Text(f"{candidate.status}: {candidate.error or ''}", style="red")
+    return Text((candidate.content or "").strip())
+
+
+def _sampling(settings: Settings, model_name: str) -> str:
+    params = next(d.litellm_params for d in settings.model_list if d.model_name == model_name)
+    return " ".join(f"{key} {params[key]}" for key in _SAMPLING_KEYS if key in params)
+
+
+def _verdict(result: FusionResult) -> RenderableType:
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    judge = result.judge
+    lines: list[str] = []
+    if judge.status == "ok":
+        lines.append(
+            f"Judge [bold]{judge.model}[/] picked [bold]{judge.winner}[/] as the best answer."
+        )
+    elif judge.fallback_rule:
+        lines.append(
+            f"[yellow]No judge could decide; [bold]{judge.winner}[/] was picked by rule: "
+            f"{judge.fallback_rule}.[/]"
+        )
+    else:
+        lines.append(f"Only one member answered: [bold]{judge.winner}[/].")
+    if judge.order:
+        labels = ", ".join(f"{chr(65 + i)} = {model}" for i, model in enumerate(judge.order))
+        lines.append(f"The judge saw: {labels} (shuffle seed {judge.seed}).")
+    if judge.scores:
+        lines.append("Scores (0-10): " + ", ".join(f"{s.model} {s.score:g}" for s in judge.scores))
+    if judge.rationale:
+        lines.append(f"Rationale: [italic]{escape(judge.rationale)}[/]")
+    for reason in result.degraded_reasons:
+        lines.append(f"[yellow]Degraded:[/] {escape(reason)}")
+    return Panel("\n".join(lines), expand=False)

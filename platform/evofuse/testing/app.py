@@ -1,0 +1,271 @@
+"""The upstream's ASGI app: OpenAI Chat Completions (streaming or not) answered by the script."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import Receive
+
+from evofuse.testing.script import ModelBehavior, RecordedRequest, RequestLog, UpstreamScript
+
+_ERROR_CODES = {401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}
+# A candidate block in the judge's input starts with a line holding only its label: `[A]`.
+_LABEL_LINE = re.compile(r"^\[([A-Z])\][ \t]*$", re.MULTILINE)
+
+
+def create_app(script: UpstreamScript, log: RequestLog | None = None) -> Starlette:
+    """The upstream as an ASGI app; requests are appended to `log` (or `app.state.log`)."""
+    upstream = _Upstream(script, log if log is not None else RequestLog())
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", upstream.chat, methods=["POST"]),
+            Route("/chat/completions", upstream.chat, methods=["POST"]),
+            Route("/v1/models", upstream.models, methods=["GET"]),
+            Route("/_upstream/requests", upstream.recorded, methods=["GET"]),
+        ]
+    )
+    app.state.log = upstream.log
+    return app
+
+
+class _Upstream:
+    def __init__(self, script: UpstreamScript, log: RequestLog) -> None:
+        self.script = script
+        self.log = log
+
+    async def models(self, _request: Request) -> Response:
+        data = [
+            {"id": m, "object": "model", "created": 0, "owned_by": "evofuse-testing"}
+            for m in self.script.models
+        ]
+        return _json({"object": "list", "data": data})
+
+    async def recorded(self, _request: Request) -> Response:
+        return _json([asdict(r) for r in self.log.entries])
+
+    async def chat(self, request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return _error(400, "The request body is not valid JSON.", "invalid_request_error", None)
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            return _error(400, "`model` is required.", "invalid_request_error", "missing_model")
+        model: str = body["model"]
+        behavior = self.script.behavior(model)
+        if behavior is None:
+            return _error(
+                404,
+                f"The model `{model}` does not exist.",
+                "invalid_request_error",
+                "model_not_found",
+            )
+        record = self.log.start(model, body)
+        delay = None if behavior.kind == "hang" else behavior.latency_s(record.call)
+        if not await _wait_unless_disconnected(request.receive, delay):
+            record.finish("disconnected")
+            return Response(status_code=499)  # nobody reads it; ends the handler cleanly
+        response = self._respond(behavior, body, request, record)
+        if not isinstance(response, StreamingResponse):
+            record.finish("answered")
+        return response
+
+    def _respond(
+        self,
+        behavior: ModelBehavior,
+        body: dict[str, Any],
+        request: Request,
+        record: RecordedRequest,
+    ) -> Response:
+        if behavior.kind == "error":
+            message = behavior.message.replace("{api_key}", _bearer(request))
+            error_type = behavior.error_type or _error_type(behavior.status)
+            return _error(behavior.status, message, error_type, _ERROR_CODES.get(behavior.status))
+        if behavior.kind == "garbage":
+            media = "text/event-stream" if record.stream else "application/json"
+            return Response(
+                b"<html><body>upstream garbage, not JSON {{{</body></html>\n", media_type=media
+            )
+        if behavior.kind == "empty":
+            text = ""
+        elif behavior.kind == "judge":
+            text = _verdict(behavior, body)
+        else:
+            text = (
+                behavior.content if behavior.content is not None else f"Answer from {record.model}."
+            )
+        usage = _usage(body, text)
+        if not record.stream:
+            return _json(_completion(record, text, usage))
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return StreamingResponse(
+            _chunks(record, text, usage if include_usage else None, behavior),
+            media_type="text/event-stream",
+        )
+
+
+async def _wait_unless_disconnected(receive: Receive, seconds: float | None) -> bool:
+    """Sleep `seconds` (forever if None); return False if the client went away first."""
+    if seconds is not None and seconds <= 0:
+        return True
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(disconnected())
+    try:
+        done, _ = await asyncio.wait({watcher}, timeout=seconds)
+        return not done
+    finally:
+        watcher.cancel()
+
+
+def _completion(record: RecordedRequest, text: str, usage: dict[str, int]) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-upstream-{record.seq}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": record.model,
+        "system_fingerprint": None,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": usage,
+    }
+
+
+async def _chunks(
+    record: RecordedRequest, text: str, usage: dict[str, int] | None, behavior: ModelBehavior
+) -> AsyncIterator[bytes]:
+    created = int(time.time())
+    base: dict[str, Any] = {
+        "id": f"chatcmpl-upstream-{record.seq}",
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": record.model,
+        "system_fingerprint": None,
+    }
+    extra = {"usage": None} if usage is not None else {}
+
+    def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return _sse({**base, "choices": [choice], **extra})
+
+    try:
+        yield event({"role": "assistant", "content": ""})
+        step = behavior.chunk_chars
+        for i in range(0, len(text), step):
+            if i and behavior.chunk_delay_ms:
+                await asyncio.sleep(behavior.chunk_delay_ms / 1000)
+            yield event({"content": text[i : i + step]})
+        yield event({}, "stop")
+        if usage is not None:
+            yield _sse({**base, "choices": [], "usage": usage})
+        yield b"data: [DONE]\n\n"
+    except BaseException:
+        record.finish("disconnected")
+        raise
+    record.finish("answered")
+
+
+def _verdict(behavior: ModelBehavior, body: dict[str, Any]) -> str:
+    """The judge's reply: a verdict over the labelled candidates found in the prompt."""
+    if behavior.invalid_json:
+        return "All of the candidates look reasonable to me; I cannot pick one."
+    blocks = _candidate_blocks(_texts(body, "user"))
+    labels = list(blocks) or ["A"]
+    winner = behavior.winner
+    if winner is None and behavior.prefer is not None:
+        winner = next((label for label, text in blocks.items() if behavior.prefer in text), None)
+    winner = winner or labels[0]
+    verdict: dict[str, Any] = {
+        "scores": [{"candidate": label, "score": 9 if label == winner else 6} for label in labels],
+        "winner": winner,
+        "rationale": f"[{winner}] is the most complete and correct answer.",
+    }
+    if behavior.answer if behavior.answer is not None else _wants_answer(body):
+        verdict["answer"] = behavior.answer_text or f"Fused: {blocks.get(winner, '')}".strip()
+    return json.dumps(verdict, ensure_ascii=False)
+
+
+def _candidate_blocks(text: str) -> dict[str, str]:
+    matches = list(_LABEL_LINE.finditer(text))
+    blocks: dict[str, str] = {}
+    for match, after in itertools.zip_longest(matches, matches[1:]):
+        end = after.start() if after is not None else len(text)
+        blocks.setdefault(match[1], text[match.end() : end].strip())
+    return blocks
+
+
+def _wants_answer(body: dict[str, Any]) -> bool:
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict):
+        schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
+        if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
+            return "answer" in schema["properties"]
+    return '"answer"' in _texts(body, "system")
+
+
+def _texts(body: dict[str, Any], role: str) -> str:
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return ""
+    return "\n".join(
+        m["content"]
+        for m in messages
+        if isinstance(m, dict) and m.get("role") == role and isinstance(m.get("content"), str)
+    )
+
+
+def _usage(body: dict[str, Any], text: str) -> dict[str, int]:
+    """Token counts that are deterministic and roughly right (4 characters a token)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        messages = []
+    prompt = sum(4 + len(str(m.get("content") or "")) // 4 for m in messages if isinstance(m, dict))
+    completion = -(-len(text) // 4)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _bearer(request: Request) -> str:
+    return request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _json(payload: Any) -> Response:
+    return Response(json.dumps(payload).encode(), media_type="application/json")
+
+
+def _error_type(status: int) -> str:
+    """OpenAI's `error.type` for a status: its 429s say "requests", other 4xx are the caller's."""
+    if status == 429:
+        return "requests"
+    return "invalid_request_error" if status < 500 else "server_error"
+
+
+def _error(status: int, message: str, error_type: str, code: str | None) -> Response:
+    body = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+    return Response(json.dumps(body).encode(), status_code=status, media_type="application/json")
