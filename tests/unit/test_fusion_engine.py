@@ -24,8 +24,9 @@ async def test_merge_returns_judge_synthesis_and_accounts_every_call(pool: FakeP
     pool.model("m1", content="4")
     pool.model("m2", content="four")
     pool.model("m3", content="2+2=4")
-    pool.model("j", content=verdict(answer="The answer is 4."))
+    judge = pool.model("j", content=verdict(answer="The answer is 4."))
     result = await pool.engine().run(USER, seed=7)
+    assert not judge.calls[0].get("stream"), "run() has no reader for deltas: no judge stream"
 
     assert result.content == "The answer is 4."
     assert result.mode == "merge"
@@ -39,7 +40,8 @@ async def test_merge_returns_judge_synthesis_and_accounts_every_call(pool: FakeP
     assert result.judge.status == "ok" and result.judge.cost_usd and result.judge.cost_usd > 0
     expected = sum(c.cost_usd or 0 for c in result.candidates) + (result.judge.cost_usd or 0)
     assert result.cost_usd == pytest.approx(expected)
-    assert result.prompt_tokens == 3 * 11 + 50 and result.completion_tokens == 3 * 7 + 20
+    # run() calls the judge without streaming: its usage comes from the completion body
+    assert result.prompt_tokens == 4 * 11 and result.completion_tokens == 4 * 7
     assert not result.degraded
     assert result.prompt_versions == ["judge_merge.v1"]
 

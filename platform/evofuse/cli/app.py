@@ -7,7 +7,8 @@ import sys
 import typer
 from rich.console import Console
 
-from evofuse.cli import demo, fuse, run
+from evofuse.cli import demo, fuse, run, serve
+from evofuse.cli import keys as keys_cli
 from evofuse.cli import skills as skills_cli
 
 app = typer.Typer(
@@ -23,6 +24,8 @@ app.command(name="demo")(demo.demo)
 app.command(name="run")(run.run)
 app.add_typer(run.runs_app, name="runs")
 app.add_typer(skills_cli.app, name="skills")
+app.command(name="serve")(serve.serve)
+app.add_typer(keys_cli.app, name="keys")
 
 
 def main() -> None:
@@ -37,7 +40,8 @@ def main() -> None:
     except EvoFuseError as exc:
         from rich.markup import escape
 
-        console = Console(stderr=True)
+        # soft_wrap: keys and paths stay whole on one line when stderr is not a terminal
+        console = Console(stderr=True, soft_wrap=True)
         console.print(f"[bold red]Error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
             console.print(f"[yellow]Hint:[/] {escape(exc.hint)}", highlight=False)

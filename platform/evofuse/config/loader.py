@@ -77,7 +77,8 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
             msg = "unknown key (check its spelling against DESIGN.md's config contract)"
         if err["type"] == "enum" and "expected" in err.get("ctx", {}):
             msg = f"{err['input']!r} is not one of {err['ctx']['expected']}"
-        lines.append(f"  {loc or '(top level)'}: {msg}")
+        # Cross-field checks have no location of their own: their message names the key.
+        lines.append(f"  {loc}: {msg}" if loc else f"  {msg}")
     return "\n".join(lines)
 
 
