@@ -163,7 +163,7 @@ class Settings(BaseSettings):
         env_settings: PydanticBaseSettingsSource,
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:  # noqa: ARG003 (signature fixed by pydantic)
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The YAML file arrives as init data; EVOFUSE_* variables must win over it.
         return (env_settings, init_settings)
 
