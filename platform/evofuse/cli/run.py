@@ -111,7 +111,8 @@ class RunLiveView:
         if kind == "skill":
             skill = event.get("skill")
             self.skill = "no skill matched" if not skill else f"{skill['name']} v{skill['version']}"
-            self.console.print(f"[bold]Skill:[/] {self.skill}")
+            why = f" — {skill['reason']}" if skill and skill.get("reason") else ""
+            self.console.print(f"[bold]Skill:[/] {escape(self.skill + why)}")
         elif kind == "step":
             self.steps.append(
                 {"name": event["name"], "mode": event.get("mode"), "members": [], "judge": None}

@@ -1,0 +1,1 @@
+"""LangGraph runtime: state, nodes, the prebuilt skill agent, the graph registry and runner."""

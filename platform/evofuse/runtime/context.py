@@ -1,0 +1,58 @@
+"""What a graph's nodes need at run time, passed as LangGraph's runtime context.
+
+Graphs are compiled with `context_schema=EvoContext` and invoked with `context=EvoContext(...)`;
+`evofuse.runtime.Runner` builds it from the configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from evofuse.runtime.state import SkillChoice
+
+if TYPE_CHECKING:
+    from evofuse.fusion import FusionEngine, FusionResult
+
+
+class SkillChooser(Protocol):
+    """Picks the skill version for a task (implemented by `evofuse.skills`)."""
+
+    def choose(
+        self, task: str, *, tenant: str | None, user: str | None, skill: str | None
+    ) -> SkillChoice | None: ...
+
+
+class RunRecorder(Protocol):
+    """Durably records runs as they happen (implemented by `evofuse.store`)."""
+
+    def start(self, run_id: str, context: EvoContext) -> None: ...
+
+    def skill_chosen(self, run_id: str, skill: SkillChoice | None) -> None: ...
+
+    def step_finished(self, run_id: str, index: int, name: str, result: FusionResult) -> None: ...
+
+    def step_failed(self, run_id: str, index: int, name: str, error: BaseException) -> None: ...
+
+    def finish(self, run_id: str, status: str, error: str | None = None) -> None: ...
+
+
+@dataclass
+class EvoContext:
+    """Run-scoped dependencies and per-call overrides for EvoFuse nodes."""
+
+    engine: FusionEngine
+    selector: SkillChooser | None = None
+    recorder: RunRecorder | None = None
+    graph_id: str = "custom"
+    tenant: str | None = None
+    user: str | None = None  # already hashed: raw end-user ids never reach the store
+    thread_id: str | None = None
+    # Per-call overrides of the fusion (the API's `evofuse` object): mode, profile, models,
+    # judge; `skill` forces a skill by name instead of asking the Selector.
+    profile: str | None = None
+    mode: str | None = None
+    models: list[str] | None = None
+    judge: str | None = None
+    skill: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # temperature, max_tokens, stop, …

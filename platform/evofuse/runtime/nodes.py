@@ -1,0 +1,218 @@
+"""The building blocks of EvoFuse graphs: `select_skill`, `fuse_step` and `record`.
+
+Each is a plain async LangGraph node taking `(state, runtime: Runtime[EvoContext])`, usable in any
+`StateGraph(AgentState, context_schema=EvoContext)`. Fusion progress (members finishing, answer
+deltas) goes to LangGraph's custom stream (`stream_mode="custom"`); the final answer is added to
+`messages` as an AIMessage, so `stream_mode="messages"` and `"updates"` work as usual.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from langchain_core.messages import AIMessage, convert_to_openai_messages
+from langgraph.runtime import Runtime
+
+from evofuse.errors import UserError
+from evofuse.fusion import AnswerDelta, AnswerReset, Finished, JudgeStarted, MemberFinished
+from evofuse.runtime.context import EvoContext
+from evofuse.runtime.state import AgentState, SkillChoice, StepRecord, StepSpec, current_steps
+
+Node = Callable[[AgentState, Runtime[EvoContext]], Awaitable[dict[str, Any]]]
+
+
+def _context(runtime: Runtime[EvoContext]) -> EvoContext:
+    ctx = runtime.context
+    if not isinstance(ctx, EvoContext):
+        raise UserError(
+            "This EvoFuse node ran without its runtime context",
+            hint="Compile the graph with StateGraph(AgentState, context_schema=EvoContext) and "
+            "invoke it with context=EvoContext(...), or run it through evofuse.runtime.Runner.",
+        )
+    return ctx
+
+
+def _ensure_run(
+    state: AgentState, ctx: EvoContext, *, new_turn: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """The run id, creating (and durably recording) the run on first use.
+
+    `new_turn` marks a node that starts a run (select_skill): a run id that already has steps
+    belongs to an earlier turn of this thread, so a fresh run begins. (`Runner` always passes a
+    fresh run id; this covers graphs invoked directly on a checkpointed thread.)
+    """
+    run_id = state.get("run_id")
+    if run_id and not (new_turn and current_steps(state)):
+        return run_id, {}
+    run_id = uuid.uuid4().hex
+    if ctx.recorder is not None:
+        ctx.recorder.start(run_id, ctx)
+    return run_id, {"run_id": run_id}
+
+
+def last_user_text(state: AgentState) -> str:
+    for message in reversed(state.get("messages", [])):
+        if message.type == "human":
+            return message.text if isinstance(message.text, str) else str(message.content)
+    raise UserError(
+        "The graph was given no user message", hint="Pass messages=[{'role': 'user', ...}]"
+    )
+
+
+async def select_skill(state: AgentState, runtime: Runtime[EvoContext]) -> dict[str, Any]:
+    """Ask the Selector for the best skill version for this task and user."""
+    return await _select(state, runtime, None)
+
+
+def select_named_skill(name: str) -> Node:
+    """A `select_skill` node for graphs built around one skill: picks that skill's best version."""
+
+    async def node(state: AgentState, runtime: Runtime[EvoContext]) -> dict[str, Any]:
+        return await _select(state, runtime, name)
+
+    node.__name__ = f"select_skill_{name}"
+    return node
+
+
+async def _select(
+    state: AgentState, runtime: Runtime[EvoContext], preferred: str | None
+) -> dict[str, Any]:
+    ctx = _context(runtime)
+    run_id, update = _ensure_run(state, ctx, new_turn=True)
+    choice: SkillChoice | None = None
+    if ctx.selector is not None:
+        choice = ctx.selector.choose(
+            last_user_text(state), tenant=ctx.tenant, user=ctx.user, skill=ctx.skill or preferred
+        )
+    if ctx.recorder is not None:
+        ctx.recorder.skill_chosen(run_id, choice)
+    runtime.stream_writer(
+        {"event": "skill", "skill": None if choice is None else _public_skill(choice)}
+    )
+    return {**update, "skill": choice}
+
+
+def fuse_step(
+    name: str = "answer",
+    instruction: str | None = None,
+    mode: str | None = None,
+    *,
+    final: bool = True,
+) -> Node:
+    """A node that runs one LLM step through the fusion engine.
+
+    The members get the conversation, the chosen skill's instructions and this step's
+    instruction; earlier steps' outputs are shown as work so far. Mode: the per-call override,
+    else this step's, else the skill's, else the profile's. A `final` step's answer is appended
+    to `messages`.
+    """
+
+    async def node(state: AgentState, runtime: Runtime[EvoContext]) -> dict[str, Any]:
+        spec: StepSpec = {"name": name, "instruction": instruction or "", "mode": mode}
+        return await run_step(state, runtime, spec, final=final)
+
+    node.__name__ = f"fuse_step_{name}"
+    return node
+
+
+async def run_step(
+    state: AgentState, runtime: Runtime[EvoContext], spec: StepSpec, *, final: bool
+) -> dict[str, Any]:
+    """Run one step (shared by `fuse_step` and the prebuilt agent's skill loop)."""
+    ctx = _context(runtime)
+    run_id, update = _ensure_run(state, ctx)
+    skill = state.get("skill")
+    index = len(current_steps({**state, "run_id": run_id}))
+    name = spec.get("name") or f"step-{index + 1}"
+    step_mode = ctx.mode or spec.get("mode") or (skill or {}).get("mode")
+    messages = _step_messages(state, run_id, spec)
+    write = runtime.stream_writer
+    write({"event": "step", "index": index, "name": name, "mode": step_mode})
+    result = None
+    try:
+        async for event in ctx.engine.events(
+            messages,
+            profile=ctx.profile,
+            mode=step_mode,
+            models=ctx.models,
+            judge=ctx.judge,
+            instructions=(skill or {}).get("instructions") or None,
+            **ctx.params,
+        ):
+            if isinstance(event, MemberFinished):
+                c = event.candidate
+                write(
+                    {
+                        "event": "member",
+                        "step": index,
+                        "model": c.model,
+                        "status": c.status,
+                        "latency_ms": c.latency_ms,
+                        "round": c.round,
+                    }
+                )
+            elif isinstance(event, JudgeStarted):
+                write({"event": "judge", "step": index, "model": event.model})
+            elif isinstance(event, AnswerDelta):
+                write({"event": "delta", "step": index, "final": final, "text": event.text})
+            elif isinstance(event, AnswerReset):
+                write({"event": "reset", "step": index, "final": final, "reason": event.reason})
+            elif isinstance(event, Finished):
+                result = event.result
+    except BaseException as exc:
+        if ctx.recorder is not None:
+            ctx.recorder.step_failed(run_id, index, name, exc)
+        raise
+    assert result is not None
+    if ctx.recorder is not None:
+        ctx.recorder.step_finished(run_id, index, name, result)
+    record: StepRecord = {
+        "run_id": run_id,
+        "index": index,
+        "name": name,
+        "mode": result.mode.value,
+        "content": result.content,
+        "fusion": result.contract_dict(),
+    }
+    out: dict[str, Any] = {**update, "steps": [record]}
+    if final:
+        out["answer"] = result.content
+        out["messages"] = [AIMessage(content=result.content, id=f"{run_id}-{index}")]
+    return out
+
+
+async def record(state: AgentState, runtime: Runtime[EvoContext]) -> dict[str, Any]:
+    """Mark the run succeeded. (Failures are recorded by the step that failed and the Runner.)"""
+    ctx = _context(runtime)
+    run_id, update = _ensure_run(state, ctx)
+    if ctx.recorder is not None:
+        ctx.recorder.finish(run_id, "succeeded")
+    return update
+
+
+def _step_messages(state: AgentState, run_id: str, spec: StepSpec) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = convert_to_openai_messages(state.get("messages", []))
+    done = current_steps({**state, "run_id": run_id})
+    instruction = spec.get("instruction")
+    if not done and not instruction:
+        return messages
+    parts = []
+    if done:
+        work = "\n\n".join(f"## {s['name']}\n{s['content']}" for s in done)
+        parts.append(f"Work so far on this request:\n\n{work}")
+    if instruction:
+        parts.append(f"Now do this step ({spec.get('name')}): {instruction}")
+    return [*messages, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def _public_skill(choice: SkillChoice) -> dict[str, Any]:
+    return {
+        "name": choice.get("name"),
+        "version": choice.get("version"),
+        "score": choice.get("score"),
+        "scope": choice.get("scope"),
+        "reason": choice.get("reason"),
+        "steps": [s.get("name") for s in choice.get("steps", [])],
+    }

@@ -1,0 +1,202 @@
+"""Runs registered graphs with everything wired: fusion, skills, run records, checkpoints.
+
+    async with Runner(settings) as runner:
+        result = await runner.run("assistant", "Review this SQL: …", user="alice")
+
+The run row is written before the graph starts (so before any model call); whatever happens
+next — success, a failed step, a cancelled client — ends up in its status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.pregel import Pregel
+from langgraph.types import StreamMode
+
+from evofuse.config import Settings
+from evofuse.fusion import FusionEngine
+from evofuse.identity import UserHasher
+from evofuse.runtime.checkpoint import open_checkpointer
+from evofuse.runtime.context import EvoContext, RunRecorder, SkillChooser
+from evofuse.runtime.registry import GraphRegistry
+from evofuse.runtime.state import SkillChoice, StepRecord
+
+Messages = str | Sequence[dict[str, Any]]
+EventHandler = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class RunResult:
+    """The outcome of one graph run."""
+
+    run_id: str
+    graph: str
+    thread_id: str
+    answer: str
+    skill: SkillChoice | None
+    steps: list[StepRecord] = field(default_factory=list)
+
+    def evofuse_object(self) -> dict[str, Any]:
+        """The API's `evofuse` object: the final step's fusion, the skill, totals, and `steps`."""
+        final = self.steps[-1]["fusion"] if self.steps else {}
+        costs = [s["fusion"].get("cost_usd") for s in self.steps]
+        skill = None
+        if self.skill:
+            skill = {"name": self.skill.get("name"), "version": self.skill.get("version")}
+        return {
+            "run_id": self.run_id,
+            "graph": self.graph,
+            "thread_id": self.thread_id,
+            "mode": final.get("mode"),
+            "profile": final.get("profile"),
+            "skill": skill,
+            "candidates": final.get("candidates", []),
+            "judge": final.get("judge"),
+            "cost_usd": None if any(c is None for c in costs) else sum(c for c in costs if c),
+            "latency_ms": sum(s["fusion"].get("latency_ms", 0.0) for s in self.steps),
+            "prompt_tokens": sum(s["fusion"].get("prompt_tokens", 0) for s in self.steps),
+            "completion_tokens": sum(s["fusion"].get("completion_tokens", 0) for s in self.steps),
+            "steps": [
+                {"index": s["index"], "name": s["name"], "mode": s["mode"], "fusion": s["fusion"]}
+                for s in self.steps
+            ],
+        }
+
+
+class Runner:
+    """Graph registry + fusion engine + skills + recorder + checkpointer, ready to run graphs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: FusionEngine | None = None,
+        selector: SkillChooser | None = None,
+        recorder: RunRecorder | None = None,
+        registry: GraphRegistry | None = None,
+        hasher: UserHasher | None = None,
+        checkpoints: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine or FusionEngine(settings)
+        self.selector = selector
+        self.recorder = recorder
+        self.registry = registry or GraphRegistry(settings.graphs)
+        self.hasher = hasher or UserHasher()
+        self._use_checkpoints = checkpoints
+        self._checkpointer: BaseCheckpointSaver[str] | None = None
+        self._graphs: dict[str, Pregel[Any, Any, Any, Any]] = {}
+        self._stack = AsyncExitStack()
+
+    async def __aenter__(self) -> Runner:
+        if self._use_checkpoints:
+            self._checkpointer = await self._stack.enter_async_context(
+                open_checkpointer(self.settings.storage.database_url)
+            )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+        self._checkpointer = None
+
+    def graph(self, graph_id: str | Pregel[Any, Any, Any, Any]) -> Pregel[Any, Any, Any, Any]:
+        """A registered graph (or one passed in), with this runner's checkpointer attached."""
+        if isinstance(graph_id, Pregel):
+            graph = graph_id
+            return (
+                graph.copy(update={"checkpointer": self._checkpointer})
+                if self._checkpointer
+                else graph
+            )
+        if graph_id not in self._graphs:
+            graph = self.registry.get(graph_id)
+            if self._checkpointer is not None:
+                graph = graph.copy(update={"checkpointer": self._checkpointer})
+            self._graphs[graph_id] = graph
+        return self._graphs[graph_id]
+
+    async def stream(
+        self,
+        graph_id: str | Pregel[Any, Any, Any, Any],
+        messages: Messages,
+        *,
+        user: str | None = None,
+        tenant: str | None = None,
+        thread_id: str | None = None,
+        run_id: str | None = None,
+        stream_mode: Sequence[StreamMode] = ("custom", "values"),
+        **overrides: Any,
+    ) -> AsyncIterator[tuple[str, Any]]:
+        """Run a graph, yielding `(stream_mode, chunk)` pairs; the run's status is always recorded.
+
+        `overrides` are EvoContext fields: profile, mode, models, judge, skill, params.
+        """
+        graph = self.graph(graph_id)
+        graph_name = graph_id if isinstance(graph_id, str) else graph.name
+        run_id = run_id or uuid.uuid4().hex
+        thread_id = thread_id or run_id
+        ctx = EvoContext(
+            engine=self.engine,
+            selector=self.selector,
+            recorder=self.recorder,
+            graph_id=graph_name,
+            tenant=tenant,
+            user=self.hasher(tenant, user),
+            thread_id=thread_id,
+            **overrides,
+        )
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        if self.recorder is not None:
+            self.recorder.start(run_id, ctx)
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+        state = {"messages": list(messages), "run_id": run_id}
+        status, error = "succeeded", None
+        try:
+            async for mode, chunk in graph.astream(
+                state, config=config, context=ctx, stream_mode=list(stream_mode)
+            ):
+                yield mode, chunk
+        except (asyncio.CancelledError, GeneratorExit):
+            status, error = "cancelled", "the caller cancelled the run"
+            raise
+        except BaseException as exc:
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            if self.recorder is not None:
+                self.recorder.finish(run_id, status, error)
+
+    async def run(
+        self,
+        graph_id: str | Pregel[Any, Any, Any, Any],
+        messages: Messages,
+        *,
+        on_event: EventHandler | None = None,
+        **options: Any,
+    ) -> RunResult:
+        """Run a graph to the end and return its answer; `on_event` sees the progress events."""
+        run_id = options.pop("run_id", None) or uuid.uuid4().hex
+        final: dict[str, Any] = {}
+        async for mode, chunk in self.stream(graph_id, messages, run_id=run_id, **options):
+            if mode == "custom" and on_event is not None:
+                on_event(chunk)
+            elif mode == "values":
+                final = chunk
+        steps = [s for s in final.get("steps", []) if s["run_id"] == run_id]
+        return RunResult(
+            run_id=run_id,
+            graph=graph_id if isinstance(graph_id, str) else graph_id.name,
+            thread_id=options.get("thread_id") or run_id,
+            answer=final.get("answer", ""),
+            skill=final.get("skill"),
+            steps=steps,
+        )

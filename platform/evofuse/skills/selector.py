@@ -1,0 +1,387 @@
+"""The Skill Selector: which skill, and which version of it, should serve this task for this user.
+
+Two questions, answered differently on purpose:
+
+1. *Which skill* is a routing question. Candidates are the top-k active skills the caller may
+   see (global, their tenant's, their own) by cosine similarity of the task to the skill's
+   description. Below `threshold` there is no skill. Each candidate scores
+   `similarity + success_weight * (best posterior mean - 0.5)`: proven skills win close calls,
+   but a task is never sent to a less relevant skill just to explore it.
+2. *Which version* is a bandit question over the skill's live versions (active and candidate):
+   with probability `exploration` the choice is a Thompson sample from each version's
+   posterior, otherwise the best posterior mean (ties go to the active version). So new
+   versions get tried on a bounded share of traffic (about exploration / 2 while they have no
+   evidence), and proven ones win.
+
+The success model is Beta-Bernoulli with fractional scores (a score s in [0, 1] adds s to alpha
+and 1 - s to beta). Documented prior, per version: Beta(m * mu, m * (1 - mu)), where mu is the
+skill's pooled mean score over all its versions and users (itself shrunk by a uniform Beta(1, 1))
+and m = `prior_strength`; a brand-new skill starts at 0.5 with the widest uncertainty. Evidence
+is added in three layers: the user's own outcomes at full weight, the rest of their tenant and
+the rest of the world each capped at `tenant_cap` / `global_cap` effective observations. So a
+new user gets the collective best at once, and ~30 of their own outcomes can overrule the crowd.
+Seeded, the whole choice is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+from pydantic import BaseModel
+from sqlalchemy import case
+from sqlalchemy import select as sa_select
+from sqlmodel import col, func, select
+
+from evofuse.skills.index import Hit
+from evofuse.skills.library import Library
+from evofuse.skills.models import Context
+from evofuse.skills.queries import resolve
+from evofuse.store import OutcomeRow, SkillRow, SkillVersionRow, Status, Store
+
+if TYPE_CHECKING:
+    from evofuse.runtime.state import SkillChoice
+
+_LIVE = (Status.ACTIVE.value, Status.CANDIDATE.value)
+
+
+@dataclass(frozen=True)
+class SelectorConfig:
+    k: int = 8  # skills retrieved from the index before ranking
+    threshold: float = 0.28  # cosine similarity below which no skill is relevant (calibrated)
+    success_weight: float = 0.2  # how far observed success can move a skill's relevance
+    exploration: float = 0.2  # share of decisions made by Thompson sampling (0 = greedy)
+    prior_strength: float = 2.0  # pseudo-observations in a version's prior
+    tenant_cap: float = 30.0  # at most this many effective observations from the tenant
+    global_cap: float = 30.0  # ... and from everyone else
+
+
+class Evidence(BaseModel):
+    n: int  # outcomes observed at this level
+    mean: float | None  # their mean score
+
+
+class VersionScore(BaseModel):
+    version: int
+    version_id: int
+    status: str
+    mode: str | None
+    alpha: float
+    beta: float
+    mean: float  # posterior mean success
+    sample: float  # a draw from the posterior (ranks the versions when exploring)
+    user: Evidence
+    tenant: Evidence
+    everyone: Evidence
+
+
+class Candidate(BaseModel):
+    name: str
+    scope: str
+    similarity: float
+    success: float  # best posterior mean among the live versions
+    score: float
+    chosen_version: int
+    versions: list[VersionScore]
+
+
+class Selection(BaseModel):
+    """The decision, with the numbers behind it (what `make demo` and the API show)."""
+
+    name: str | None
+    version: int | None
+    version_id: int | None
+    scope: str | None
+    mode: str | None  # the skill's preferred fusion mode, else the default passed in
+    score: float | None
+    reason: str
+    candidates: list[Candidate]
+    explored: bool = False  # True: the version was picked by Thompson sampling
+
+    def contract(self) -> dict[str, Any] | None:
+        """The API's `skill` object: {name, version}, or None for "no skill"."""
+        return None if self.name is None else {"name": self.name, "version": self.version}
+
+
+def task_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The task to match: the last user message (text parts only for multi-part content)."""
+    for message in reversed(messages):
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content.strip()
+        if isinstance(content, list):
+            parts = [
+                p.get("text", "")
+                for p in content
+                if isinstance(p, dict) and p.get("type") == "text"
+            ]
+            return "\n".join(p for p in parts if p).strip()
+    return ""
+
+
+@dataclass
+class _Counts:
+    n: int = 0
+    total: float = 0.0
+
+    def add(self, n: int, total: float) -> None:
+        self.n += n
+        self.total += total
+
+
+class Selector:
+    """Pick the best skill version per task and user context."""
+
+    def __init__(
+        self, library: Library, config: SelectorConfig | None = None, *, seed: int | None = None
+    ) -> None:
+        self.library = library
+        self.config = config or SelectorConfig()
+        self._rng = np.random.default_rng(seed)
+
+    def select(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        tenant: str = "",
+        user_hash: str | None = None,
+        default_mode: str | None = None,
+        skill: str | None = None,
+    ) -> Selection:
+        """Choose for the last user message. `user_hash` is the user's pseudonym; `skill` forces
+        a skill by name (the bandit still picks its version), skipping the relevance threshold."""
+        context = Context(tenant=tenant, user_hash=user_hash)
+        text = task_text(messages)
+        if not text and skill is None:
+            return _none("no user message to match a skill against", default_mode)
+        hits = (
+            self.library.index.query(
+                text, tenant=context.tenant, owner=context.owner, k=self.config.k
+            )
+            if text
+            else []
+        )
+        if skill is not None:
+            relevant = [self._forced(skill, context, hits)]
+        else:
+            relevant = [h for h in hits if h.similarity >= self.config.threshold]
+        if not relevant:
+            best = f"best match {hits[0].name} at {hits[0].similarity:.3f}" if hits else "no skills"
+            return _none(
+                f"no skill is relevant enough ({best} < {self.config.threshold})", default_mode
+            )
+        explore = bool(self._rng.random() < self.config.exploration)
+        candidates = self._rank(relevant, context, explore)
+        if not candidates:
+            return _none("the matching skills have no live version", default_mode)
+        best_candidate = candidates[0]
+        chosen = next(
+            v for v in best_candidate.versions if v.version == best_candidate.chosen_version
+        )
+        return Selection(
+            name=best_candidate.name,
+            version=chosen.version,
+            version_id=chosen.version_id,
+            scope=best_candidate.scope,
+            mode=chosen.mode or default_mode,
+            score=best_candidate.score,
+            reason=(
+                f"similarity {best_candidate.similarity:.3f}, expected success "
+                f"{chosen.mean:.3f} (own {chosen.user.n}, tenant {chosen.tenant.n}, everyone "
+                f"{chosen.everyone.n} outcomes); version by "
+                + ("Thompson sampling" if explore else "best expected success")
+            ),
+            explored=explore,
+            candidates=candidates,
+        )
+
+    def _forced(self, name: str, context: Context, hits: list[Hit]) -> Hit:
+        for hit in hits:
+            if hit.name == name:
+                return hit
+        with self.library.store.session() as session:
+            row = resolve(session, name, context, None)  # SkillNotFoundError if not visible
+        assert row.id is not None
+        return Hit(row.id, row.name, row.active_version or 0, row.scope, "", similarity=0.0)
+
+    def _rank(self, hits: list[Hit], context: Context, explore: bool) -> list[Candidate]:
+        by_skill = {h.skill_id: h for h in hits}
+        owner = context.owner or ""
+        with self.library.store.session() as session:
+            skills = session.exec(select(SkillRow).where(col(SkillRow.id).in_(by_skill))).all()
+            # The index filter already enforces scopes; this re-check against SQL means a stale
+            # or tampered index entry still cannot leak another tenant's or user's skill.
+            visible = {s.id for s in skills if context.can_see(s)}
+            versions = session.exec(
+                select(SkillVersionRow).where(col(SkillVersionRow.skill_id).in_(visible))
+            ).all()
+            in_tenant = col(OutcomeRow.tenant) == context.tenant
+            own = in_tenant & (col(OutcomeRow.user_hash) == owner)
+            # Plain SQLAlchemy: sqlmodel's select() is typed for at most four columns.
+            stats = (
+                session.connection()
+                .execute(
+                    sa_select(
+                        col(OutcomeRow.skill_version_id),
+                        func.count(),
+                        func.sum(col(OutcomeRow.score)),
+                        func.sum(case((in_tenant, 1), else_=0)),
+                        func.sum(case((in_tenant, col(OutcomeRow.score)), else_=0.0)),
+                        func.sum(case((own, 1), else_=0)),
+                        func.sum(case((own, col(OutcomeRow.score)), else_=0.0)),
+                    )
+                    .where(col(OutcomeRow.skill_version_id).in_([v.id for v in versions]))
+                    .group_by(col(OutcomeRow.skill_version_id))
+                )
+                .all()
+            )
+        levels: dict[int, tuple[_Counts, _Counts, _Counts]] = {}
+        pooled: dict[int, _Counts] = defaultdict(_Counts)
+        skill_of = {v.id: v.skill_id for v in versions}
+        for version_id, n, total, t_n, t_total, u_n, u_total in stats:
+            user_level = _Counts(int(u_n or 0), float(u_total or 0.0))
+            tenant_level = _Counts(
+                int(t_n or 0) - user_level.n, float(t_total or 0.0) - user_level.total
+            )
+            world_level = _Counts(
+                int(n) - int(t_n or 0), float(total or 0.0) - float(t_total or 0.0)
+            )
+            levels[version_id] = (user_level, tenant_level, world_level)
+            pooled[skill_of[version_id]].add(int(n), float(total or 0.0))
+        live: dict[int, list[SkillVersionRow]] = defaultdict(list)
+        for v in versions:
+            if v.status in _LIVE:
+                live[v.skill_id].append(v)
+        candidates = []
+        for skill_id in sorted(s for s in visible if s is not None):  # fixed order: seeded draws
+            if not live[skill_id]:
+                continue
+            hit = by_skill[skill_id]
+            prior_mean = (1.0 + pooled[skill_id].total) / (2.0 + pooled[skill_id].n)
+            scored = [self._score(v, levels.get(v.id or -1), prior_mean) for v in live[skill_id]]
+            chosen = max(
+                scored,
+                key=lambda s: (
+                    s.sample if explore else s.mean,
+                    s.status == Status.ACTIVE,
+                    s.version,
+                ),
+            )
+            success = max(s.mean for s in scored)
+            score = hit.similarity + self.config.success_weight * (success - 0.5)
+            candidates.append(
+                Candidate(
+                    name=hit.name,
+                    scope=hit.scope,
+                    similarity=round(hit.similarity, 4),
+                    success=round(success, 4),
+                    score=round(score, 4),
+                    chosen_version=chosen.version,
+                    versions=sorted(scored, key=lambda s: s.version),
+                )
+            )
+        candidates.sort(key=lambda c: (-c.score, -c.similarity, c.name))
+        return candidates
+
+    def _score(
+        self,
+        row: SkillVersionRow,
+        counts: tuple[_Counts, _Counts, _Counts] | None,
+        prior_mean: float,
+    ) -> VersionScore:
+        cfg = self.config
+        user_level, tenant_level, world_level = counts or (_Counts(), _Counts(), _Counts())
+        alpha = cfg.prior_strength * prior_mean
+        beta = cfg.prior_strength * (1.0 - prior_mean)
+        for level, cap in (
+            (user_level, None),
+            (tenant_level, cfg.tenant_cap),
+            (world_level, cfg.global_cap),
+        ):
+            if level.n <= 0:
+                continue
+            weight = 1.0 if cap is None else min(1.0, cap / level.n)
+            alpha += weight * level.total
+            beta += weight * (level.n - level.total)
+        mean = alpha / (alpha + beta)
+        sample = float(self._rng.beta(alpha, beta))
+        assert row.id is not None
+        return VersionScore(
+            version=row.version,
+            version_id=row.id,
+            status=row.status,
+            mode=row.mode,
+            alpha=round(alpha, 4),
+            beta=round(beta, 4),
+            mean=round(mean, 4),
+            sample=round(sample, 4),
+            user=_evidence(user_level),
+            tenant=_evidence(tenant_level),
+            everyone=_evidence(world_level),
+        )
+
+
+def _evidence(counts: _Counts) -> Evidence:
+    return Evidence(n=counts.n, mean=round(counts.total / counts.n, 4) if counts.n else None)
+
+
+def _none(reason: str, default_mode: str | None) -> Selection:
+    return Selection(
+        name=None,
+        version=None,
+        version_id=None,
+        scope=None,
+        mode=default_mode,
+        score=None,
+        reason=reason,
+        candidates=[],
+    )
+
+
+class LibrarySkillChooser:
+    """The runtime's `SkillChooser`: a Selector whose answer is a ready-to-run `SkillChoice`."""
+
+    def __init__(
+        self,
+        library: Library,
+        store: Store | None = None,
+        *,
+        config: SelectorConfig | None = None,
+        seed: int | None = None,
+    ) -> None:
+        # `store` is the composition root's handle on the same database; outcomes are read
+        # through the library's own store, so it is not needed here.
+        del store
+        self.selector = Selector(library, config, seed=seed)
+        self.last: Selection | None = None  # the latest decision with its breakdown, for views
+
+    def choose(
+        self, task: str, *, tenant: str | None, user: str | None, skill: str | None
+    ) -> SkillChoice | None:
+        """`user` is already hashed by the runtime; returns None for "no skill"."""
+        selection = self.selector.select(
+            [{"role": "user", "content": task}], tenant=tenant or "", user_hash=user, skill=skill
+        )
+        self.last = selection
+        if selection.version_id is None:
+            return None
+        loaded = self.selector.library.load_version(selection.version_id)
+        # `scope` and `reason` go beyond SkillChoice's keys: views show why a skill was picked.
+        choice: dict[str, Any] = {
+            "name": loaded.info.name,
+            "version": loaded.info.version,
+            "version_id": loaded.info.id,
+            "instructions": loaded.spec.body.strip(),
+            "mode": selection.mode,
+            # Only explicit phases: a plain skill is one step, which the runtime supplies itself.
+            "steps": [s.model_dump(mode="json") for s in loaded.spec.steps],
+            "score": selection.score,
+            "scope": selection.scope,
+            "reason": selection.reason,
+        }
+        return cast("SkillChoice", choice)

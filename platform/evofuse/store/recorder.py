@@ -1,0 +1,241 @@
+"""Writes runs to SQL as they happen (the runtime's `RunRecorder`), and finds interrupted ones."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import select
+
+from evofuse.store.db import Store
+from evofuse.store.outcomes import OutcomeRow, OutcomeSource
+from evofuse.store.runs import CandidateRow, RunRow, RunStatus, StepRow, VerdictRow
+from evofuse.store.skills import utcnow
+
+if TYPE_CHECKING:
+    from evofuse.fusion import CandidateResult, FusionResult
+    from evofuse.runtime.context import EvoContext
+    from evofuse.runtime.state import SkillChoice
+
+_OWNER = f"{socket.gethostname()}:{os.getpid()}"
+# A run of another host still `running` after this long is taken as dead: we cannot see its pid.
+STALE_AFTER = timedelta(hours=6)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SqlRunRecorder:
+    """Durable run records in the EvoFuse database."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- the RunRecorder protocol ---------------------------------------------------------
+
+    def start(self, run_id: str, context: EvoContext) -> None:
+        with self.store.session() as session:
+            if session.get(RunRow, run_id) is not None:
+                return  # resumed thread or a re-run node: the run already exists
+            session.add(
+                RunRow(
+                    id=run_id,
+                    graph=context.graph_id,
+                    tenant=context.tenant or "",
+                    user_hash=context.user or "",
+                    thread_id=context.thread_id,
+                    owner=_OWNER,
+                )
+            )
+
+    def skill_chosen(self, run_id: str, skill: SkillChoice | None) -> None:
+        if skill is None:
+            return
+        with self.store.session() as session:
+            run = self._run(session, run_id)
+            run.skill_name = skill.get("name")
+            run.skill_version = skill.get("version")
+            session.add(run)
+
+    def step_finished(self, run_id: str, index: int, name: str, result: FusionResult) -> None:
+        with self.store.session() as session:
+            step = StepRow(
+                run_id=run_id,
+                index=index,
+                name=name,
+                mode=result.mode.value,
+                status="succeeded",
+                content=result.content,
+                cost_usd=result.cost_usd,
+                prompt_tokens=result.prompt_tokens,
+                completion_tokens=result.completion_tokens,
+                latency_ms=result.latency_ms,
+                degraded=result.degraded,
+                degraded_reasons=result.degraded_reasons,
+                prompt_versions=result.prompt_versions,
+            )
+            session.add(step)
+            session.flush()
+            assert step.id is not None
+            calls = [c for r in result.debate_rounds for c in r] or result.candidates
+            session.add_all(_candidate_row(step.id, c) for c in calls)
+            j = result.judge
+            session.add(
+                VerdictRow(
+                    step_id=step.id,
+                    judge_model=j.model,
+                    status=j.status,
+                    winner=j.winner,
+                    scores=[s.model_dump() for s in j.scores],
+                    rationale=j.rationale,
+                    error=j.error,
+                    degraded=result.degraded,
+                    seed=j.seed,
+                    order=j.order,
+                    prompt_version=j.prompt_version,
+                    fallback_rule=j.fallback_rule,
+                    latency_ms=j.latency_ms,
+                    cost_usd=j.cost_usd,
+                )
+            )
+            run = self._run(session, run_id)
+            run.prompt_tokens += result.prompt_tokens
+            run.completion_tokens += result.completion_tokens
+            if index == 0:
+                run.cost_usd = result.cost_usd
+            elif run.cost_usd is not None:
+                run.cost_usd = None if result.cost_usd is None else run.cost_usd + result.cost_usd
+            run.answer = result.content
+            session.add(run)
+
+    def step_failed(self, run_id: str, index: int, name: str, error: BaseException) -> None:
+        message = str(error) or type(error).__name__
+        with self.store.session() as session:
+            step = StepRow(run_id=run_id, index=index, name=name, status="failed", error=message)
+            session.add(step)
+            session.flush()
+            assert step.id is not None
+            for failure in getattr(error, "failures", []):
+                session.add(_candidate_row(step.id, failure))
+
+    def finish(self, run_id: str, status: str, error: str | None = None) -> None:
+        with self.store.session() as session:
+            run = self._run(session, run_id)
+            if run.status != RunStatus.RUNNING.value:
+                return  # already final (e.g. `record` ran, then the Runner confirms)
+            run.status = RunStatus(status).value
+            run.error = error
+            run.finished_at = utcnow()
+            created = (
+                run.created_at
+                if run.created_at.tzinfo
+                else run.created_at.replace(tzinfo=run.finished_at.tzinfo)
+            )
+            run.latency_ms = (run.finished_at - created).total_seconds() * 1000
+            session.add(run)
+            if run.status == RunStatus.SUCCEEDED.value:
+                self._judge_outcome(session, run)
+
+    # -- maintenance ----------------------------------------------------------------------
+
+    def mark_interrupted(self) -> int:
+        """Mark runs whose process died mid-run as `interrupted`; return how many."""
+        now = utcnow()
+        host = socket.gethostname()
+        count = 0
+        with self.store.session() as session:
+            running = session.exec(select(RunRow).where(RunRow.status == RunStatus.RUNNING.value))
+            for run in running:
+                run_host, _, pid = run.owner.rpartition(":")
+                created = (
+                    run.created_at
+                    if run.created_at.tzinfo
+                    else run.created_at.replace(tzinfo=now.tzinfo)
+                )
+                if run_host == host and pid.isdigit():
+                    dead = int(pid) != os.getpid() and not _pid_alive(int(pid))
+                else:
+                    dead = now - created > STALE_AFTER
+                if dead:
+                    run.status = RunStatus.INTERRUPTED.value
+                    run.error = f"the process running it ({run.owner}) stopped before it finished"
+                    run.finished_at = now
+                    session.add(run)
+                    count += 1
+        return count
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _run(session: Any, run_id: str) -> RunRow:
+        run = session.get(RunRow, run_id)
+        if run is None:
+            raise LookupError(f"run {run_id} was never started")
+        assert isinstance(run, RunRow)
+        return run
+
+    def _judge_outcome(self, session: Any, run: RunRow) -> None:
+        """The judge-derived score of a run: the best candidate score of each step, averaged."""
+        if run.skill_name is None or run.skill_version is None:
+            return
+        steps = session.exec(select(StepRow).where(StepRow.run_id == run.id)).all()
+        best: list[float] = []
+        for step in steps:
+            verdict = session.exec(select(VerdictRow).where(VerdictRow.step_id == step.id)).first()
+            if verdict is not None and verdict.status == "ok" and verdict.scores:
+                best.append(max(float(s["score"]) for s in verdict.scores) / 10.0)
+        if not best:
+            return  # no judge scored anything (single mode, degraded): no evidence, not a zero
+        version_id = version_id_of(session, run.skill_name, run.skill_version, run.tenant)
+        if version_id is None:
+            return
+        session.add(
+            OutcomeRow(
+                run_id=run.id,
+                skill_version_id=version_id,
+                skill_name=run.skill_name,
+                version=run.skill_version,
+                tenant=run.tenant,
+                user_hash=run.user_hash,
+                score=min(1.0, max(0.0, sum(best) / len(best))),
+                source=OutcomeSource.JUDGE.value,
+            )
+        )
+
+
+def version_id_of(session: Any, name: str, version: int, tenant: str) -> int | None:
+    """The id of a skill version row, preferring the tenant's own skill over a global one."""
+    from evofuse.store.skills import SkillRow, SkillVersionRow
+
+    rows = session.exec(
+        select(SkillVersionRow.id, SkillRow.tenant)
+        .join(SkillRow, SkillRow.id == SkillVersionRow.skill_id)  # type: ignore[arg-type]
+        .where(SkillRow.name == name, SkillVersionRow.version == version)
+    ).all()
+    # Prefer the tenant's own skill of that name over a global one.
+    rows = sorted(rows, key=lambda r: r[1] != tenant)
+    return int(rows[0][0]) if rows else None
+
+
+def _candidate_row(step_id: int, c: CandidateResult) -> CandidateRow:
+    return CandidateRow(
+        step_id=step_id,
+        model=c.model,
+        status=c.status,
+        round=c.round,
+        content=c.content,
+        error=c.error,
+        latency_ms=c.latency_ms,
+        prompt_tokens=c.prompt_tokens,
+        completion_tokens=c.completion_tokens,
+        cost_usd=c.cost_usd,
+    )

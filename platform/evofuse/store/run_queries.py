@@ -1,0 +1,95 @@
+"""Reading run records back: lists for `runs list`, full detail for `runs show` and the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, select
+
+from evofuse.store.db import Store
+from evofuse.store.runs import CandidateRow, RunRow, StepRow, VerdictRow
+
+
+class RunNotFoundError(LookupError):
+    pass
+
+
+def run_summary(run: RunRow) -> dict[str, Any]:
+    skill = None
+    if run.skill_name is not None:
+        skill = {"name": run.skill_name, "version": run.skill_version}
+    return {
+        "run_id": run.id,
+        "graph": run.graph,
+        "status": run.status,
+        "skill": skill,
+        "tenant": run.tenant or None,
+        "user": run.user_hash or None,
+        "thread_id": run.thread_id,
+        "cost_usd": run.cost_usd,
+        "prompt_tokens": run.prompt_tokens,
+        "completion_tokens": run.completion_tokens,
+        "latency_ms": run.latency_ms,
+        "error": run.error,
+        "created_at": run.created_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+
+
+def list_runs(
+    store: Store,
+    *,
+    tenant: str | None = None,
+    status: str | None = None,
+    graph: str | None = None,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
+    """Newest first. `tenant=None` lists every tenant (operator view); the API always passes one."""
+    query = select(RunRow).order_by(col(RunRow.created_at).desc()).limit(limit)
+    if tenant is not None:
+        query = query.where(RunRow.tenant == tenant)
+    if status is not None:
+        query = query.where(RunRow.status == status)
+    if graph is not None:
+        query = query.where(RunRow.graph == graph)
+    with store.session() as session:
+        return [run_summary(run) for run in session.exec(query)]
+
+
+def get_run(store: Store, run_id: str, *, tenant: str | None = None) -> dict[str, Any]:
+    """A run with its steps, candidates and verdicts; another tenant's run is 'not found'."""
+    with store.session() as session:
+        run = session.get(RunRow, run_id)
+        if run is None or (tenant is not None and run.tenant != tenant):
+            raise RunNotFoundError(run_id)
+        out = run_summary(run)
+        out["answer"] = run.answer
+        steps = session.exec(
+            select(StepRow).where(StepRow.run_id == run_id).order_by(col(StepRow.index))
+        ).all()
+        out["steps"] = [_step(session, step) for step in steps]
+        return out
+
+
+def _step(session: Any, step: StepRow) -> dict[str, Any]:
+    candidates = session.exec(
+        select(CandidateRow).where(CandidateRow.step_id == step.id).order_by(col(CandidateRow.id))
+    ).all()
+    verdict = session.exec(select(VerdictRow).where(VerdictRow.step_id == step.id)).first()
+    return {
+        "index": step.index,
+        "name": step.name,
+        "mode": step.mode,
+        "status": step.status,
+        "content": step.content,
+        "error": step.error,
+        "cost_usd": step.cost_usd,
+        "latency_ms": step.latency_ms,
+        "prompt_tokens": step.prompt_tokens,
+        "completion_tokens": step.completion_tokens,
+        "degraded": step.degraded,
+        "degraded_reasons": step.degraded_reasons,
+        "prompt_versions": step.prompt_versions,
+        "candidates": [c.model_dump(exclude={"id", "step_id"}) for c in candidates],
+        "judge": None if verdict is None else verdict.model_dump(exclude={"id", "step_id"}),
+    }

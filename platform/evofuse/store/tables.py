@@ -1,0 +1,23 @@
+"""Every table, imported in one place so that SQLModel.metadata (and alembic) see them all.
+
+Later tables (runs, steps, evolution) get their own small module and one import line here.
+"""
+
+from evofuse.store.feedback import FeedbackRow
+from evofuse.store.keys import ApiKeyRow
+from evofuse.store.outcomes import OutcomeRow
+from evofuse.store.runs import CandidateRow, RunRow, StepRow, VerdictRow
+from evofuse.store.skills import SkillFileRow, SkillRow, SkillVersionRow
+
+__all__ = [
+    "ApiKeyRow",
+    "CandidateRow",
+    "FeedbackRow",
+    "OutcomeRow",
+    "RunRow",
+    "SkillFileRow",
+    "SkillRow",
+    "SkillVersionRow",
+    "StepRow",
+    "VerdictRow",
+]

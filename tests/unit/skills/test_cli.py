@@ -1,0 +1,141 @@
+"""`evofuse skills …` end to end in-process: exit codes, one JSON document with --json."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evofuse.cli.app import main
+from tests.unit.skills.conftest import SEED_SKILLS, skill_md, write_skill
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EVOFUSE_USER_HASH_SECRET", "test-secret")
+    path = tmp_path / "evofuse.yaml"
+    path.write_text(
+        "model_list:\n"
+        "  - model_name: m\n"
+        "    litellm_params: {model: openai/m, api_base: 'http://m.test/v1', api_key: sk-test}\n"
+        "fusion: {default_profile: p, profiles: {p: {models: [m], mode: single}}}\n"
+        f"storage: {{database_url: '{database_url}', chroma: '{tmp_path / 'chroma'}'}}\n"
+    )
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["evofuse", "skills", *args])
+        return _main(capsys)
+
+
+def _main(capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    return json.loads(out)  # exactly one document: json.loads refuses trailing data
+
+
+def test_import_list_search_versions_rollback_export(
+    capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
+) -> None:
+    c = str(config)
+    imported = run_json(capsys, "import", str(SEED_SKILLS), "--origin", "seed", "--config", c)
+    assert imported["counts"] == {"created": 12, "unchanged": 0, "invalid": 0}
+
+    listed = run_json(capsys, "list", "--config", c)
+    assert [s["name"] for s in listed] == sorted(p.name for p in SEED_SKILLS.iterdir())
+
+    found = run_json(capsys, "search", "why is this SQL query slow", "--config", c)
+    assert found[0]["name"] == "sql-review"
+    assert set(found[0]) == {"name", "version", "score"}
+    assert [r["score"] for r in found] == sorted((r["score"] for r in found), reverse=True)
+
+    folder = write_skill(tmp_path / "mine", "code-review", "Review code, my way.")
+    (folder / "SKILL.md").write_text(skill_md("code-review", "Review code, my way."))
+    assert run_json(capsys, "import", str(folder), "--config", c)["counts"]["created"] == 1
+    versions = run_json(capsys, "versions", "code-review", "--config", c)
+    assert [(v["version"], v["status"], v["parent_version"]) for v in versions] == [
+        (1, "retired", None),
+        (2, "active", 1),
+    ]
+    rolled = run_json(capsys, "rollback", "code-review", "--config", c)
+    assert (rolled["version"], rolled["status"]) == (1, "active")
+
+    shown = run_json(capsys, "show", "code-review", "--config", c)
+    assert shown["version"] == 1 and shown["files"] == ["SKILL.md"]
+    assert [s["mode"] for s in shown["steps"]] == ["merge", "debate", "merge"]
+
+    out = tmp_path / "export"
+    written = run_json(capsys, "export", str(out), "--config", c)["written"]
+    assert len(written) == 12
+    original = (SEED_SKILLS / "code-review" / "SKILL.md").read_bytes()
+    assert (out / "code-review" / "SKILL.md").read_bytes() == original
+
+
+def test_tables_without_json(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    code, out, _ = run(capsys, "import", str(SEED_SKILLS), "--config", str(config))
+    assert code == 0 and "12 created" in out
+    code, out, _ = run(capsys, "show", "sql-review", "--config", str(config))
+    assert code == 0 and "1. find-issues (debate)" in out
+
+
+def test_user_mistakes_exit_2_with_a_hint(
+    capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
+) -> None:
+    c = str(config)
+    code, out, err = run(capsys, "show", "no-such-skill", "--json", "--config", c)
+    assert (code, out) == (2, "")
+    assert "No skill named 'no-such-skill'" in err and "Hint:" in err
+    code, _, err = run(capsys, "import", str(tmp_path / "nowhere"), "--config", c)
+    assert code == 2 and "does not exist" in err
+    code, _, err = run(capsys, "list", "--config", str(tmp_path / "missing.yaml"))
+    assert code == 2
+
+
+def test_import_reports_invalid_skills_and_keeps_the_valid_ones(
+    capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
+) -> None:
+    write_skill(tmp_path / "batch", "fine", "A fine skill.")
+    broken = tmp_path / "batch" / "broken"
+    broken.mkdir()
+    (broken / "SKILL.md").write_text("---\nname: broken\ndescription: [\n---\n")
+    code, out, err = run(
+        capsys, "import", str(tmp_path / "batch"), "--json", "--config", str(config)
+    )
+    assert code == 2
+    report = json.loads(out)
+    assert report["counts"] == {"created": 1, "unchanged": 0, "invalid": 1}
+    (bad,) = [r for r in report["results"] if r["status"] == "invalid"]
+    assert bad["issues"][0]["field"] == "frontmatter"
+    assert "invalid YAML" in bad["issues"][0]["message"]
+    assert "1 skill(s) were not imported" in err
+
+
+def test_private_skills_by_user(
+    capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
+) -> None:
+    c = str(config)
+    write_skill(tmp_path / "p", "alice-notes", "Alice's private notes.")
+    args = ["--scope", "user", "--tenant", "acme", "--user", "alice", "--config", c]
+    assert run_json(capsys, "import", str(tmp_path / "p"), *args)["counts"]["created"] == 1
+    assert [
+        s["name"]
+        for s in run_json(capsys, "list", "--tenant", "acme", "--user", "alice", "--config", c)
+    ] == ["alice-notes"]
+    assert run_json(capsys, "list", "--tenant", "acme", "--user", "bob", "--config", c) == []
+    assert len(run_json(capsys, "list", "--all", "--config", c)) == 1
