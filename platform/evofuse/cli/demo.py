@@ -12,21 +12,30 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.text import Text
 
+    from evofuse.cli.run import RunLiveView
     from evofuse.config import Settings
     from evofuse.fusion import CandidateResult, FusionEngine, FusionResult
     from evofuse.llm import Message
+    from evofuse.runtime.runner import RunResult
+    from evofuse.services import Services
 
 QUESTION = "Why is the sky blue? Answer in three sentences."
+AGENT_TASK = (
+    "Write a git commit message for this change: the search results pager skipped the last "
+    "page because of an off-by-one error in the page count."
+)
 _SAMPLING_KEYS = ("temperature", "top_p", "seed")
 
 
 def demo(config: ConfigOption = None) -> None:
-    """Run one fusion of a fixed question and show every step of it.
+    """Run one fusion of a fixed question, then an agent run, and show every step.
 
     With the default evofuse.yaml it needs no API key and no network: it
-    starts the embedded local model. Prints the members' answers side by
-    side, the judge's verdict, the fused answer, and latency, tokens and
-    cost per call.
+    starts the embedded local model. Part one prints the members' answers
+    side by side, the judge's verdict, the fused answer, and latency,
+    tokens and cost per call. Part two runs the `assistant` graph on a
+    task: the skill the Selector chose and why, each step's fusion, and
+    where the run was recorded.
     """
     from rich.console import Console
 
@@ -47,7 +56,57 @@ def demo(config: ConfigOption = None) -> None:
         started = time.perf_counter()
         result = asyncio.run(_fuse(engine, [{"role": "user", "content": QUESTION}]))
         wall_s = time.perf_counter() - started
-    _print(console, settings, result, wall_s)
+        _print(console, settings, result, wall_s)
+        _agent_run(console, settings)
+
+
+def _agent_run(console: Console, settings: Settings) -> None:
+    """Part two: the assistant graph with skill selection, fused steps and a recorded run."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from evofuse.cli.run import RunLiveView
+    from evofuse.services import Services
+
+    console.rule("[bold]5. An agent run[/] (graph `assistant`: select a skill, run its steps)")
+    console.print(f"[bold]Task:[/] {escape(AGENT_TASK)}\n", highlight=False)
+    services = Services.from_settings(settings)
+    try:
+        with Console(stderr=True).status("Opening the skill library (imports skills/ once)…"):
+            chooser = services.selector
+        view = RunLiveView()
+        with view:
+            result = asyncio.run(_run_agent(services, view))
+    finally:
+        services.close()
+    last = getattr(chooser, "last", None)
+    if last is not None and last.candidates:
+        ranked = ", ".join(f"{c.name} {c.score:.2f}" for c in last.candidates[:3])
+        console.print(f"[bold]Selector:[/] {escape(last.reason)} (top: {ranked})", highlight=False)
+    for step in result.steps:
+        fusion = step["fusion"]
+        ok = sum(c["status"] == "ok" for c in fusion["candidates"])
+        judge = fusion["judge"] or {}
+        console.print(
+            f"  step {step['index'] + 1} [bold]{escape(step['name'])}[/] · {step['mode']} · "
+            f"{ok}/{len(fusion['candidates'])} members answered · "
+            f"judge: {judge.get('status')} (winner {judge.get('winner')}) · "
+            f"{fusion['latency_ms']:.0f} ms",
+            highlight=False,
+        )
+    view.print_result(result, settings.storage.database_url)
+
+
+async def _run_agent(services: Services, view: RunLiveView) -> RunResult:
+    async with services.runner() as runner:
+        # Short completions keep the demo's multi-step run to a minute on a 135M CPU model.
+        return await runner.run(
+            "assistant",
+            AGENT_TASK,
+            user="demo-user",
+            on_event=view.update,
+            params={"max_tokens": 160},
+        )
 
 
 async def _fuse(engine: FusionEngine, messages: list[Message]) -> FusionResult:
