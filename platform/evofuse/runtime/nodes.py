@@ -8,6 +8,7 @@ deltas) goes to LangGraph's custom stream (`stream_mode="custom"`); the final an
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -83,8 +84,13 @@ async def _select(
     run_id, update = _ensure_run(state, ctx, new_turn=True)
     choice: SkillChoice | None = None
     if ctx.selector is not None:
-        choice = ctx.selector.choose(
-            last_user_text(state), tenant=ctx.tenant, user=ctx.user, skill=ctx.skill or preferred
+        # ~15 ms of embedding and SQL: off the event loop, so concurrent runs keep streaming.
+        choice = await asyncio.to_thread(
+            ctx.selector.choose,
+            last_user_text(state),
+            tenant=ctx.tenant,
+            user=ctx.user,
+            skill=ctx.skill or preferred,
         )
     if ctx.recorder is not None:
         ctx.recorder.skill_chosen(run_id, choice)
@@ -167,7 +173,7 @@ async def run_step(
         raise
     assert result is not None
     if ctx.recorder is not None:
-        ctx.recorder.step_finished(run_id, index, name, result)
+        await asyncio.to_thread(ctx.recorder.step_finished, run_id, index, name, result)
     record: StepRecord = {
         "run_id": run_id,
         "index": index,
@@ -188,7 +194,7 @@ async def record(state: AgentState, runtime: Runtime[EvoContext]) -> dict[str, A
     ctx = _context(runtime)
     run_id, update = _ensure_run(state, ctx)
     if ctx.recorder is not None:
-        ctx.recorder.finish(run_id, "succeeded")
+        await asyncio.to_thread(ctx.recorder.finish, run_id, "succeeded")
     return update
 
 

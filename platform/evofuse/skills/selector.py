@@ -25,6 +25,7 @@ Seeded, the whole choice is deterministic.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -358,16 +359,22 @@ class LibrarySkillChooser:
         # through the library's own store, so it is not needed here.
         del store
         self.selector = Selector(library, config, seed=seed)
+        # The runtime calls choose() from worker threads; the Selector's RNG is not thread-safe.
+        self._lock = threading.Lock()
         self.last: Selection | None = None  # the latest decision with its breakdown, for views
 
     def choose(
         self, task: str, *, tenant: str | None, user: str | None, skill: str | None
     ) -> SkillChoice | None:
         """`user` is already hashed by the runtime; returns None for "no skill"."""
-        selection = self.selector.select(
-            [{"role": "user", "content": task}], tenant=tenant or "", user_hash=user, skill=skill
-        )
-        self.last = selection
+        with self._lock:
+            selection = self.selector.select(
+                [{"role": "user", "content": task}],
+                tenant=tenant or "",
+                user_hash=user,
+                skill=skill,
+            )
+            self.last = selection
         if selection.version_id is None:
             return None
         loaded = self.selector.library.load_version(selection.version_id)
