@@ -160,7 +160,6 @@ class Gateway:
             raise
         except Exception as exc:
             raise self._classify(model_name, exc, started) from exc
-        latency_ms = (time.perf_counter() - started) * 1000
         try:
             choice = response.choices[0]
             content = choice.message.content
@@ -169,26 +168,8 @@ class Gateway:
             raise self._failure(
                 model_name, "error", f"malformed provider response: {exc}", started
             ) from exc
-        if not isinstance(content, str) or not content.strip():
-            raise self._failure(
-                model_name, "error", "the provider returned an empty answer", started
-            )
         usage = getattr(response, "usage", None)
-        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0) or self.count_tokens(
-            model_name, messages
-        )
-        completion_tokens = int(
-            getattr(usage, "completion_tokens", 0) or 0
-        ) or self.count_text_tokens(model_name, content)
-        return CallResult(
-            model=model_name,
-            content=content,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            cost_usd=self.cost(model_name, prompt_tokens, completion_tokens),
-            latency_ms=latency_ms,
-            finish_reason=finish_reason,
-        )
+        return self._result(model_name, messages, content, usage, started, finish_reason)
 
     async def stream(
         self,
@@ -234,24 +215,37 @@ class Gateway:
             raise
         except Exception as exc:
             raise self._classify(model_name, exc, started) from exc
-        content = "".join(parts)
-        if not content.strip():
+        yield self._result(model_name, messages, "".join(parts), usage, started, finish_reason)
+
+    def _result(
+        self,
+        model_name: str,
+        messages: Sequence[Message],
+        content: object,
+        usage: Any,
+        started: float,
+        finish_reason: str | None,
+    ) -> CallResult:
+        """A finished call, accounted; an empty answer is a failure, not a candidate."""
+        latency_ms = (time.perf_counter() - started) * 1000
+        if not isinstance(content, str) or not content.strip():
             raise self._failure(
                 model_name, "error", "the provider returned an empty answer", started
             )
+        # Providers that omit usage (some local servers) are counted with LiteLLM's tokenizer.
         prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0) or self.count_tokens(
             model_name, messages
         )
         completion_tokens = int(
             getattr(usage, "completion_tokens", 0) or 0
         ) or self.count_text_tokens(model_name, content)
-        yield CallResult(
+        return CallResult(
             model=model_name,
             content=content,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             cost_usd=self.cost(model_name, prompt_tokens, completion_tokens),
-            latency_ms=(time.perf_counter() - started) * 1000,
+            latency_ms=latency_ms,
             finish_reason=finish_reason,
         )
 
