@@ -50,7 +50,7 @@ class FakePool:
             for name in self.behaviours
         ]
         members = [n for n in self.behaviours if n not in ("j", "fj")]
-        base = {"models": members, "judge": "j", "mode": "merge", "timeout_s": 5, "grace_s": 0.5}
+        base = {"models": members, "judge": "j", "mode": "merge", "timeout_s": 30, "grace_s": 0.5}
         if "fj" in self.behaviours:
             base["fallback_judge"] = "fj"
         base.update(profile or {})
