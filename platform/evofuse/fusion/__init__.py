@@ -1,10 +1,10 @@
 """Model fusion: a pool of models answers in parallel and a judge fuses the answers."""
 
-from evofuse.fusion.engine import (
+from evofuse.fusion.engine import FusionEngine
+from evofuse.fusion.events import (
     AnswerDelta,
     AnswerReset,
     Finished,
-    FusionEngine,
     FusionEvent,
     JudgeStarted,
     MemberFinished,

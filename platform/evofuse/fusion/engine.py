@@ -12,50 +12,20 @@ from evofuse.config import FusionMode, FusionProfile, Settings
 from evofuse.errors import AllMembersFailedError, UnknownProfileError, UserError
 from evofuse.fusion import budget, judge
 from evofuse.fusion.dispatch import MemberCall, dispatch
+from evofuse.fusion.events import (
+    AnswerDelta,
+    AnswerReset,
+    Finished,
+    FusionEvent,
+    JudgeStarted,
+    MemberFinished,
+    RoundStarted,
+)
+from evofuse.fusion.messages import validate_messages, with_instructions
 from evofuse.fusion.prompts import load_prompt
+from evofuse.fusion.rounds import aggregate, candidate_of, latest_answers
 from evofuse.fusion.types import CandidateResult, FusionResult, JudgeResult
 from evofuse.llm import CallResult, Gateway, LLMCallError, Message
-
-_ROLES = {"system", "user", "assistant", "tool", "developer"}
-
-
-# -- events: what a live view or a streaming response sees while a step runs ----------------
-
-
-@dataclass(frozen=True)
-class MemberFinished:
-    candidate: CandidateResult
-
-
-@dataclass(frozen=True)
-class RoundStarted:
-    round: int  # 0 = first answers, 1.. = debate revisions
-    models: list[str]
-
-
-@dataclass(frozen=True)
-class JudgeStarted:
-    model: str
-
-
-@dataclass(frozen=True)
-class AnswerDelta:
-    text: str
-
-
-@dataclass(frozen=True)
-class AnswerReset:
-    """The judge broke off mid-answer; the text streamed so far is void, a fallback follows."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class Finished:
-    result: FusionResult
-
-
-FusionEvent = MemberFinished | RoundStarted | JudgeStarted | AnswerDelta | AnswerReset | Finished
 
 
 @dataclass
@@ -247,7 +217,7 @@ class _Run:
             raise AllMembersFailedError(first)
         if self.profile.mode is FusionMode.DEBATE:
             for round_ in range(1, self.profile.debate_rounds + 1):
-                latest = _latest(rounds)
+                latest = latest_answers(rounds)
                 revisions: list[CandidateResult] = []
                 async for event in self._round(
                     round_, [c.model for c in latest], self._revise_call(latest)
@@ -258,7 +228,7 @@ class _Run:
                 rounds.append(revisions)
         # Pool order, not finish order: the judge's shuffle must depend on the seed alone.
         position = {m: i for i, m in enumerate(self.profile.models)}
-        candidates = sorted(_aggregate(rounds), key=lambda c: position[c.model])
+        candidates = sorted(aggregate(rounds), key=lambda c: position[c.model])
         survivors = [c for c in candidates if c.status == "ok"]
         failed = [c.model for c in candidates if c.status != "ok"]
         if failed:
@@ -346,7 +316,7 @@ class _Run:
             yield MemberFinished(failed)
             raise AllMembersFailedError([failed]) from exc
         assert final is not None
-        candidate = _candidate(final, latency_ms=(time.perf_counter() - started) * 1000)
+        candidate = candidate_of(final, latency_ms=(time.perf_counter() - started) * 1000)
         yield MemberFinished(candidate)
         verdict = JudgeResult(model=None, status="skipped", winner=model)
         yield Finished(self._result(final.content, [candidate], verdict, [[candidate]]))
@@ -495,82 +465,3 @@ class _Run:
             debate_rounds=rounds if self.profile.mode is FusionMode.DEBATE else [],
             prompt_versions=self.prompt_versions,
         )
-
-
-def _candidate(result: CallResult, latency_ms: float) -> CandidateResult:
-    return CandidateResult(
-        model=result.model,
-        status="ok",
-        content=result.content,
-        latency_ms=latency_ms,
-        prompt_tokens=result.prompt_tokens,
-        completion_tokens=result.completion_tokens,
-        cost_usd=result.cost_usd,
-    )
-
-
-def _latest(rounds: list[list[CandidateResult]]) -> list[CandidateResult]:
-    """Each member's newest successful answer; members that never answered are dropped."""
-    latest: dict[str, CandidateResult] = {}
-    for round_ in rounds:
-        for c in round_:
-            if c.status == "ok":
-                latest[c.model] = c
-    return list(latest.values())
-
-
-def _aggregate(rounds: list[list[CandidateResult]]) -> list[CandidateResult]:
-    """One entry per member: its latest answer, with latency, tokens and cost summed over rounds."""
-    latest = {c.model: c for c in _latest(rounds)}
-    out: list[CandidateResult] = []
-    for first in rounds[0]:
-        calls = [c for r in rounds for c in r if c.model == first.model]
-        base = latest.get(first.model, first)
-        costs = [c.cost_usd for c in calls if c.status == "ok"]
-        out.append(
-            base.model_copy(
-                update={
-                    "latency_ms": sum(c.latency_ms for c in calls),
-                    "prompt_tokens": sum(c.prompt_tokens for c in calls),
-                    "completion_tokens": sum(c.completion_tokens for c in calls),
-                    "cost_usd": None
-                    if not costs or any(c is None for c in costs)
-                    else sum(c for c in costs if c is not None),
-                    "error": base.error or next((c.error for c in calls if c.error), None),
-                }
-            )
-        )
-    return out
-
-
-def validate_messages(messages: Sequence[Message]) -> list[Message]:
-    """Check an OpenAI messages list; raise `UserError` naming the bad message."""
-    if not messages:
-        raise UserError(
-            "messages is empty", hint="Send at least one {'role': 'user', 'content': ...}"
-        )
-    out = []
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise UserError(f"messages[{i}] is not an object with role and content")
-        role = message.get("role")
-        if role not in _ROLES:
-            raise UserError(f"messages[{i}].role is {role!r}; use one of {sorted(_ROLES)}")
-        if message.get("content") is None and not message.get("tool_calls"):
-            raise UserError(f"messages[{i}] has no content")
-        out.append(dict(message))
-    return out
-
-
-def with_instructions(messages: list[Message], instructions: str | None) -> list[Message]:
-    """Put extra instructions (a skill's text) into the system message, creating one if needed."""
-    if not instructions:
-        return messages
-    if (
-        messages
-        and messages[0].get("role") == "system"
-        and isinstance(messages[0].get("content"), str)
-    ):
-        merged = f"{messages[0]['content']}\n\n{instructions}"
-        return [{**messages[0], "content": merged}, *messages[1:]]
-    return [{"role": "system", "content": instructions}, *messages]
