@@ -1,6 +1,6 @@
 """Real providers, real keys: opt-in. Skipped unless the key is in the environment.
 
-    OPENROUTER_API_KEY=sk-or-… .venv/bin/python -m pytest tests/e2e -m e2e
+OPENROUTER_API_KEY=sk-or-… .venv/bin/python -m pytest tests/e2e -m e2e
 """
 
 from __future__ import annotations

@@ -80,10 +80,11 @@ def test_custom_graph_then_feedback(scripted_config: Path, tmp_path: Path) -> No
     assert rated.returncode == 0, rated.stderr
     assert f"recorded feedback 0.9 for run {run_id[1]}" in rated.stdout
 
+    from sqlmodel import select
+
     from evofuse.store import Store
     from evofuse.store.feedback import FeedbackRow
     from evofuse.store.outcomes import OutcomeRow
-    from sqlmodel import select
 
     store = Store(f"sqlite:///{tmp_path}/evofuse.db")
     with store.session() as session:

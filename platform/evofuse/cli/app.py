@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from evofuse.cli import demo, fuse, run, serve
+from evofuse.cli import demo, evolve, fuse, run, serve
 from evofuse.cli import keys as keys_cli
 from evofuse.cli import skills as skills_cli
 
@@ -26,6 +26,8 @@ app.add_typer(run.runs_app, name="runs")
 app.add_typer(skills_cli.app, name="skills")
 app.command(name="serve")(serve.serve)
 app.add_typer(keys_cli.app, name="keys")
+app.add_typer(evolve.app, name="evolve")
+app.command(name="scheduler")(evolve.scheduler)
 
 
 def main() -> None:

@@ -28,14 +28,15 @@ _SAMPLING_KEYS = ("temperature", "top_p", "seed")
 
 
 def demo(config: ConfigOption = None) -> None:
-    """Run one fusion of a fixed question, then an agent run, and show every step.
+    """Run one fusion, an agent run and an evolution cycle, and show every step.
 
     With the default evofuse.yaml it needs no API key and no network: it
     starts the embedded local model. Part one prints the members' answers
     side by side, the judge's verdict, the fused answer, and latency,
     tokens and cost per call. Part two runs the `assistant` graph on a
     task: the skill the Selector chose and why, each step's fusion, and
-    where the run was recorded.
+    where the run was recorded. Part three lets simulated users rate runs
+    and runs one evolution cycle: what was proposed, what the gate decided.
     """
     from rich.console import Console
 
@@ -58,6 +59,41 @@ def demo(config: ConfigOption = None) -> None:
         wall_s = time.perf_counter() - started
         _print(console, settings, result, wall_s)
         _agent_run(console, settings)
+        _evolution_round(console, settings)
+
+
+def _evolution_round(console: Console, settings: Settings) -> None:
+    """Part three: simulated users rate runs poorly, then one evolution cycle reports."""
+    from rich.markup import escape
+
+    from evofuse.cli.evolve import render
+    from evofuse.evolution.demo import DEMO_TASKS, DEMO_USERS, DemoRun, simulate_and_evolve
+    from evofuse.services import Services
+
+    users, tasks = DEMO_USERS[:3], DEMO_TASKS[:2]
+    console.rule("[bold]6. Collective evolution[/] (simulated users rate runs, then one cycle)")
+    console.print(
+        f"{len(users)} users each run {len(tasks)} commit-message tasks and rate the answers "
+        "0.2 with a comment; then evolution proposes, gates and (maybe) publishes a new version.",
+        highlight=False,
+    )
+
+    def show(run: DemoRun) -> None:
+        console.print(
+            f"  {run.user}: run {run.run_id[:8]} with {run.skill} rated 0.2", highlight=False
+        )
+
+    services = Services.from_settings(settings)
+    try:
+        _, report = asyncio.run(
+            simulate_and_evolve(
+                services, users=users, tasks=tasks, on_run=show, evolution={"replay_tasks": 2}
+            )
+        )
+    finally:
+        services.close()
+    render(console, report)
+    console.print(escape(f"Full report: evofuse evolve show {report.id}"), highlight=False)
 
 
 def _agent_run(console: Console, settings: Settings) -> None:

@@ -111,9 +111,48 @@ class StorageSettings(_Strict):
 
 
 class EvolutionSettings(_Strict):
+    """`evolution:`. The first three keys are the contract; the rest are EvoFuse extensions,
+    each with a safe default (see "How evolution works and how to keep it safe" in the README)."""
+
     schedule: str = "0 */6 * * *"
     min_distinct_users: int = Field(default=3, ge=1)
-    profile: str | None = None
+    profile: str | None = None  # default: fusion.default_profile
+    # Evidence: an outcome's weight halves every `half_life_days`.
+    half_life_days: float = Field(default=14.0, gt=0)
+    # Share of each skill's runs (by run id) that is never shown to the Evolver or Extractor and
+    # is replayed by the gate instead.
+    holdout_percent: float = Field(default=25.0, gt=0, lt=100)
+    # Tenants whose users count as one supporter together (e.g. one customer with many seats).
+    count_tenant_once: list[str] = Field(default_factory=list)
+    max_evidence_items: int = Field(default=20, ge=1, le=200)  # per skill, in the Evolver prompt
+    # The LLM's budget per cycle, in USD; the cycle stops cleanly before a call could exceed it.
+    max_cost_usd: float | None = Field(default=2.0, gt=0)
+    max_tokens: int = Field(default=2048, ge=64)  # per Evolver/Extractor/judge call
+    # Patch bounds: at most this share of the current SKILL.md may change, and a proposal that
+    # keeps less than `min_retained_ratio` of it is refused as a context collapse.
+    max_change_ratio: float = Field(default=0.4, gt=0, le=1)
+    min_retained_ratio: float = Field(default=0.6, ge=0, le=1)
+    max_skill_bytes: int = Field(default=16_384, ge=256)
+    # Added text may share at most this many consecutive words with any user feedback comment.
+    max_verbatim_words: int = Field(default=8, ge=3)
+    # Gate replay: held-out tasks, each judged twice with the order swapped (a task is won only
+    # when both orders agree); the candidate's (wins - losses) / tasks must reach `margin`.
+    replay_tasks: int = Field(default=5, ge=1)
+    margin: float = Field(default=0.2, ge=0, le=1)
+    # Canary: share of users who get a promoted version first; it becomes the default when its
+    # live mean score is not worse, and is rolled back when it is worse by `rollback_margin`
+    # over at least `canary_min_samples` outcomes.
+    canary_percent: float = Field(default=10.0, ge=0, le=100)
+    canary_min_samples: int = Field(default=20, ge=1)
+    rollback_margin: float = Field(default=0.1, ge=0, le=1)
+    canary_max_days: float = Field(default=14.0, gt=0)
+    # Extractor: tasks clustered per cycle, and how close a cluster may be to an existing skill
+    # before it counts as evidence for that skill instead of becoming a new one.
+    max_pool_tasks: int = Field(default=400, ge=10)
+    cluster_similarity: float = Field(default=0.6, gt=0, lt=1)
+    duplicate_similarity: float = Field(default=0.7, gt=0, lt=1)
+    # One cycle at a time across processes: the lease expires if its holder dies.
+    lease_ttl_s: float = Field(default=900.0, ge=10)
 
 
 class AuthSettings(_Strict):

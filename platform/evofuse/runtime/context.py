@@ -48,6 +48,7 @@ class EvoContext:
     tenant: str | None = None
     user: str | None = None  # already hashed: raw end-user ids never reach the store
     thread_id: str | None = None
+    task: str | None = None  # the last user message, recorded with the run for evolution
     # Per-call overrides of the fusion (the API's `evofuse` object): mode, profile, models,
     # judge; `skill` forces a skill by name instead of asking the Selector.
     profile: str | None = None
@@ -56,3 +57,6 @@ class EvoContext:
     judge: str | None = None
     skill: str | None = None
     params: dict[str, Any] = field(default_factory=dict)  # temperature, max_tokens, stop, …
+    # Stream the final answer as it is written (custom `delta` events). Off when nobody reads
+    # the deltas: a streamed judge costs LiteLLM ~0.35 ms of CPU per chunk.
+    stream_answer: bool = True

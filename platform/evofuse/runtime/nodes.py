@@ -145,6 +145,7 @@ async def run_step(
             models=ctx.models,
             judge=ctx.judge,
             instructions=(skill or {}).get("instructions") or None,
+            stream_answer=ctx.stream_answer,
             **ctx.params,
         ):
             if isinstance(event, MemberFinished):

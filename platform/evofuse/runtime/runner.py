@@ -151,6 +151,7 @@ class Runner:
             tenant=tenant,
             user=self.hasher(tenant, user),
             thread_id=thread_id,
+            task=_task(messages),
             **overrides,
         )
         if isinstance(messages, str):
@@ -185,6 +186,8 @@ class Runner:
     ) -> RunResult:
         """Run a graph to the end and return its answer; `on_event` sees the progress events."""
         run_id = options.pop("run_id", None) or uuid.uuid4().hex
+        # Without a reader for the progress events, the answer need not be streamed.
+        options.setdefault("stream_answer", on_event is not None)
         final: dict[str, Any] = {}
         async for mode, chunk in self.stream(graph_id, messages, run_id=run_id, **options):
             if mode == "custom" and on_event is not None:
@@ -200,3 +203,18 @@ class Runner:
             skill=final.get("skill"),
             steps=steps,
         )
+
+
+def _task(messages: Messages) -> str | None:
+    """The last user message's text: what the run was asked to do."""
+    if isinstance(messages, str):
+        return messages
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                content = "\n".join(
+                    str(p.get("text", "")) for p in content if isinstance(p, dict)
+                ).strip()
+            return content if isinstance(content, str) else None
+    return None

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlmodel import col, func, select
+from sqlmodel import Session, col, func, select
 
 from evofuse.errors import UserError
 from evofuse.skills.bundle import Bundle
@@ -122,8 +122,13 @@ class Library:
         status: Status = Status.ACTIVE,
         parent_version: int | None = None,
         note: str | None = None,
+        within: Callable[[Session, VersionInfo], None] | None = None,
     ) -> Published:
-        """Store `bundle` as a new version unless one with the same content exists already."""
+        """Store `bundle` as a new version unless one with the same content exists already.
+
+        `within(session, version)` runs inside the same transaction once a new version is
+        written, so a caller's own rows (evolution's canary) commit with it or not at all.
+        """
         spec, issues = parse_skill_md(bundle.skill_md, path="SKILL.md")
         if spec is None:
             raise UserError(
@@ -131,7 +136,7 @@ class Library:
                 hint="Fix the fields named above in SKILL.md.",
             )
         published = self._publish(
-            bundle, spec, issues, scope, context, origin, status, parent_version, note
+            bundle, spec, issues, scope, context, origin, status, parent_version, note, within
         )
         self._mirror([published])
         return published
@@ -146,7 +151,7 @@ class Library:
     ) -> list[Published]:
         """Publish parsed bundles as active versions; the index is updated in one batch."""
         done = [
-            self._publish(b, spec, issues, scope, context, origin, Status.ACTIVE, None, None)
+            self._publish(b, spec, issues, scope, context, origin, Status.ACTIVE, None, None, None)
             for b, spec, issues in items
         ]
         self._mirror(done)
@@ -163,6 +168,7 @@ class Library:
         status: Status,
         parent_version: int | None,
         note: str | None,
+        within: Callable[[Session, VersionInfo], None] | None,
     ) -> Published:
         tenant, owner = context.identity(scope)
         content_hash = bundle.content_hash
@@ -215,6 +221,8 @@ class Library:
             skill.updated_at = utcnow()
             session.add(skill)
             info = VersionInfo.of(skill, row)
+            if within is not None:
+                within(session, info)
             entry = _entry(info, skill, spec) if status is Status.ACTIVE else None
             return Published(info, created=True, entry=entry)
 

@@ -25,6 +25,7 @@ Seeded, the whole choice is deterministic.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,7 @@ from evofuse.skills.library import Library
 from evofuse.skills.models import Context
 from evofuse.skills.queries import resolve
 from evofuse.store import OutcomeRow, SkillRow, SkillVersionRow, Status, Store
+from evofuse.store.evolution import canary_bucket, canary_percents
 
 if TYPE_CHECKING:
     from evofuse.runtime.state import SkillChoice
@@ -241,6 +243,11 @@ class Selector:
                 )
                 .all()
             )
+            # Versions in an evolution canary serve a fixed share of users, always the same ones;
+            # other candidates are tried by the bandit below.
+            canary = canary_percents(
+                session, [v.id for v in versions if v.id and v.status == Status.CANDIDATE]
+            )
         levels: dict[int, tuple[_Counts, _Counts, _Counts]] = {}
         pooled: dict[int, _Counts] = defaultdict(_Counts)
         skill_of = {v.id: v.skill_id for v in versions}
@@ -254,9 +261,15 @@ class Selector:
             )
             levels[version_id] = (user_level, tenant_level, world_level)
             pooled[skill_of[version_id]].add(int(n), float(total or 0.0))
+        bucket_key = f"{context.tenant}\x00{owner}"
+        in_canary: dict[int, SkillVersionRow] = {}
         live: dict[int, list[SkillVersionRow]] = defaultdict(list)
         for v in versions:
-            if v.status in _LIVE:
+            if v.id in canary:
+                if canary_bucket(bucket_key, v.id) < canary[v.id]:
+                    in_canary[v.skill_id] = v
+                    live[v.skill_id].append(v)
+            elif v.status in _LIVE:
                 live[v.skill_id].append(v)
         candidates = []
         for skill_id in sorted(s for s in visible if s is not None):  # fixed order: seeded draws
@@ -268,6 +281,7 @@ class Selector:
             chosen = max(
                 scored,
                 key=lambda s: (
+                    s.version_id == in_canary[skill_id].id if skill_id in in_canary else False,
                     s.sample if explore else s.mean,
                     s.status == Status.ACTIVE,
                     s.version,
@@ -361,6 +375,8 @@ class LibrarySkillChooser:
         self.selector = Selector(library, config, seed=seed)
         # The runtime calls choose() from worker threads; the Selector's RNG is not thread-safe.
         self._lock = threading.Lock()
+        # Versions are immutable, so a parsed version can be kept for the process's lifetime.
+        self._load = functools.lru_cache(maxsize=256)(library.load_version)
         self.last: Selection | None = None  # the latest decision with its breakdown, for views
 
     def choose(
@@ -377,7 +393,7 @@ class LibrarySkillChooser:
             self.last = selection
         if selection.version_id is None:
             return None
-        loaded = self.selector.library.load_version(selection.version_id)
+        loaded = self._load(selection.version_id)
         # `scope` and `reason` go beyond SkillChoice's keys: views show why a skill was picked.
         choice: dict[str, Any] = {
             "name": loaded.info.name,

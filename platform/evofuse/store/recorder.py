@@ -53,6 +53,7 @@ class SqlRunRecorder:
                     tenant=context.tenant or "",
                     user_hash=context.user or "",
                     thread_id=context.thread_id,
+                    task=context.task,
                     owner=_OWNER,
                 )
             )

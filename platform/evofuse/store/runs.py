@@ -47,6 +47,8 @@ class RunRow(SQLModel, table=True):
     thread_id: str | None = Field(default=None, sa_type=String(128))
     skill_name: str | None = Field(default=None, sa_type=String(64))
     skill_version: int | None = None
+    # The request's last user message: evolution clusters and replays tasks (scrubbed first).
+    task: str | None = Field(default=None, sa_type=Text)
     status: str = Field(default=RunStatus.RUNNING.value, sa_type=String(16))
     error: str | None = Field(default=None, sa_type=Text)
     answer: str | None = Field(default=None, sa_type=Text)

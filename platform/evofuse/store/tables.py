@@ -3,6 +3,7 @@
 Later tables (runs, steps, evolution) get their own small module and one import line here.
 """
 
+from evofuse.store.evolution import CanaryRow, EvolutionRunRow, LeaseRow
 from evofuse.store.feedback import FeedbackRow
 from evofuse.store.keys import ApiKeyRow
 from evofuse.store.outcomes import OutcomeRow
@@ -11,8 +12,11 @@ from evofuse.store.skills import SkillFileRow, SkillRow, SkillVersionRow
 
 __all__ = [
     "ApiKeyRow",
+    "CanaryRow",
     "CandidateRow",
+    "EvolutionRunRow",
     "FeedbackRow",
+    "LeaseRow",
     "OutcomeRow",
     "RunRow",
     "SkillFileRow",

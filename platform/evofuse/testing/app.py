@@ -100,6 +100,8 @@ class _Upstream:
             text = ""
         elif behavior.kind == "judge":
             text = _verdict(behavior, body)
+        elif behavior.respond is not None:
+            text = behavior.respond(body)
         else:
             text = (
                 behavior.content if behavior.content is not None else f"Answer from {record.model}."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,6 +26,9 @@ class ModelBehavior(BaseModel):
     # and starts over when it runs out.
     latency_ms: float | list[float] = Field(default=0.0)
     content: str | None = None  # answer: the text (default "Answer from <model>.")
+    # answer: compute the text from the request body instead (e.g. answer by the prompt). Only
+    # for in-process servers: a function cannot travel in the JSON script of the process form.
+    respond: Callable[[dict[str, Any]], str] | None = Field(default=None, exclude=True)
     chunk_chars: int = Field(default=8, ge=1)  # streaming: characters per content chunk
     chunk_delay_ms: float = Field(default=0.0, ge=0)  # streaming: pause between chunks
     # error: the HTTP status and an OpenAI-shaped body; `{api_key}` in the message is replaced

@@ -16,6 +16,10 @@ In a test::
 As a process (prints the base URL as its first line of stdout, then serves until stopped)::
 
     python -m evofuse.testing.upstream --script script.json --port 0
+
+with a script such as `{"models": {"fast": {"latency_ms": 50}, "down": {"kind": "error",
+"status": 503}, "judge": {"kind": "judge", "latency_ms": [100, 300]}}, "default": null}`.
+The process's log of requests is at `GET /_upstream/requests`.
 """
 
 from __future__ import annotations
