@@ -1,0 +1,45 @@
+"""GET /healthz and GET /metrics, for load balancers and Prometheus (no API key needed)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from evofuse import __version__
+from evofuse.api.deps import StateDep
+from evofuse.api.schemas import Health
+from evofuse.store import Store
+
+router = APIRouter(tags=["operations"])
+
+
+def _database_error(store: Store) -> str | None:
+    try:
+        with store.session() as session:
+            session.connection().exec_driver_sql("SELECT 1")
+    except Exception as exc:  # any failure means "not healthy"; the message says which
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return None
+
+
+@router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
+def healthz(state: StateDep) -> Response:
+    """200 while the database answers, 503 otherwise."""
+    error = _database_error(state.store)
+    health = Health(
+        status="ok" if error is None else "degraded",
+        database="ok" if error is None else error,
+        version=__version__,
+    )
+    return JSONResponse(health.model_dump(), status_code=200 if error is None else 503)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+def metrics(state: StateDep) -> Response:
+    """Prometheus text format."""
+    return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

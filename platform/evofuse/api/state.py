@@ -1,0 +1,62 @@
+"""What the routes share: the deployment's services, a Runner, the fusion graphs, metrics."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from langgraph.pregel import Pregel
+
+from evofuse.api.fusion_graph import fusion_graph
+from evofuse.api.metrics import Metrics
+from evofuse.runtime.runner import Runner
+
+if TYPE_CHECKING:
+    from evofuse.config import Settings
+    from evofuse.services import Services
+    from evofuse.store import Store
+
+log = logging.getLogger("evofuse.api")
+
+
+@dataclass
+class ApiState:
+    services: Services
+    runner: Runner
+    fusion_graphs: dict[str, Pregel[Any, Any, Any, Any]]
+    metrics: Metrics
+
+    @classmethod
+    def build(cls, services: Services) -> ApiState:
+        settings = services.settings
+        # Chat Completions is stateless (every request carries the whole conversation), so
+        # LangGraph checkpoints would only pile up rows nobody reads: the API runs without.
+        runner = Runner(
+            settings,
+            engine=services.engine,
+            selector=services.selector,
+            recorder=services.recorder,
+            hasher=services.hasher,
+            checkpoints=False,
+        )
+        graphs = {name: fusion_graph(name) for name in settings.fusion.profiles}
+        return cls(services=services, runner=runner, fusion_graphs=graphs, metrics=Metrics())
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.settings.auth.enabled
+
+    def warm_up(self) -> None:
+        """Pay the slow first-use costs (litellm import, skill index) before the first request."""
+        self.services.engine.gateway.warm_up()
+        self.services.selector.choose("warm up", tenant=None, user=None, skill=None)
+        log.info("EvoFuse API ready: graphs %s", ", ".join(self.runner.registry.ids))
