@@ -26,13 +26,14 @@ class Prompt:
 
 
 @cache
-def load_prompt(name: str) -> Prompt:
-    """The newest version of a packaged prompt."""
+def load_prompt(name: str, package: str | None = None) -> Prompt:
+    """The newest version of a packaged prompt (in this package, or in `package`)."""
+    package = package or __package__
     found: list[Prompt] = []
-    for entry in resources.files(__package__).iterdir():
+    for entry in resources.files(package).iterdir():
         match = _NAME.match(entry.name)
         if match and match["name"] == name:
             found.append(Prompt(name, int(match["version"]), entry.read_text(encoding="utf-8")))
     if not found:
-        raise LookupError(f"no packaged prompt named {name!r}")
+        raise LookupError(f"no prompt named {name!r} in {package}")
     return max(found, key=lambda p: p.version)
