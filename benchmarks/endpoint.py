@@ -32,7 +32,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ import httpx
 import yaml
 from rich.console import Console
 
+from bench_common import machine_facts
 from evofuse.api.state import ApiState
 from evofuse.config.loader import load_settings
 from evofuse.services import Services
@@ -292,17 +292,8 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
 
 
 def facts() -> dict[str, Any]:
-    cpu = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu": cpu,
-        "python": platform.python_version(),
+        **machine_facts(),
         "evofuse": metadata.version("evofuse"),
         "fastapi": metadata.version("fastapi"),
         "uvicorn": metadata.version("uvicorn"),

@@ -44,6 +44,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bench_common import machine_facts
 from evofuse.config import Settings
 from evofuse.config.loader import settings_from_mapping
 from evofuse.fusion import FusionEngine, FusionResult
@@ -314,17 +315,8 @@ async def measure(args: argparse.Namespace, base_url: str, progress: Progress) -
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu": cpu,
-        "python": platform.python_version(),
+        **machine_facts(),
         "platform": platform.platform(),
         "litellm": metadata.version("litellm"),
         "evofuse": metadata.version("evofuse"),

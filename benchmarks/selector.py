@@ -52,6 +52,7 @@ from rank_bm25 import BM25Okapi  # type: ignore[import-untyped]
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bench_common import machine_facts
 from evofuse.skills import (
     Bundle,
     BundleFile,
@@ -475,17 +476,8 @@ def measure_latency(
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu": cpu,
-        "python": platform.python_version(),
+        **machine_facts(),
         "platform": platform.platform(),
         "chromadb": metadata.version("chromadb"),
         "rank_bm25": metadata.version("rank-bm25"),
