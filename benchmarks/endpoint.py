@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -52,7 +52,7 @@ from bench_common import machine_facts
 from evofuse.api.state import ApiState
 from evofuse.config.loader import load_settings
 from evofuse.services import Services
-from evofuse.testing import ModelBehavior, UpstreamScript, model_entry
+from evofuse.testing import ModelBehavior, UpstreamScript, model_entry, upstream_process
 
 REPO = Path(__file__).resolve().parents[1]
 EVOFUSE = Path(sys.executable).with_name("evofuse")
@@ -98,28 +98,12 @@ def env() -> dict[str, str]:
     }
 
 
-@contextmanager
-def upstream(latency_ms: float, chunk_chars: int) -> Iterator[str]:
+def upstream(latency_ms: float, chunk_chars: int) -> AbstractContextManager[str]:
     """The scripted upstream in its own process: it must not share a GIL with either side."""
     member = ModelBehavior(latency_ms=latency_ms, content=ANSWER, chunk_chars=chunk_chars)
     judge = ModelBehavior(kind="judge", latency_ms=latency_ms, chunk_chars=chunk_chars)
     script = UpstreamScript(models={"m1": member, "m2": member, "j": judge})
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder, "script.json")
-        path.write_text(script.model_dump_json(), encoding="utf-8")
-        cmd = [sys.executable, "-m", "evofuse.testing.upstream", "--script", str(path)]
-        with subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env()
-        ) as proc:
-            assert proc.stdout is not None
-            url = proc.stdout.readline().strip()
-            if not url.startswith("http://"):
-                raise SystemExit(f"the scripted upstream did not start: {url!r}")
-            try:
-                yield url
-            finally:
-                proc.terminate()
-                proc.wait(timeout=15)
+    return upstream_process(script, env=env())
 
 
 def write_config(folder: Path, upstream_url: str) -> Path:

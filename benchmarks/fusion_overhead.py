@@ -28,9 +28,7 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -49,7 +47,13 @@ from evofuse.config import Settings
 from evofuse.config.loader import settings_from_mapping
 from evofuse.fusion import FusionEngine, FusionResult
 from evofuse.llm import Gateway
-from evofuse.testing import ModelBehavior, UpstreamScript, UpstreamServer, model_entry
+from evofuse.testing import (
+    ModelBehavior,
+    UpstreamScript,
+    UpstreamServer,
+    model_entry,
+    upstream_process,
+)
 
 TARGET_MS = 10.0
 MEMBERS = {"m100": 100, "m200": 200, "m400": 400}
@@ -87,22 +91,8 @@ def upstream(script: UpstreamScript, mode: str) -> Iterator[str]:
         with UpstreamServer(script) as server:
             yield server.base_url
         return
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder, "script.json")
-        path.write_text(script.model_dump_json(), encoding="utf-8")
-        cmd = [sys.executable, "-m", "evofuse.testing.upstream", "--script", str(path)]
-        with subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        ) as proc:
-            assert proc.stdout is not None
-            url = proc.stdout.readline().strip()
-            if not url.startswith("http://"):
-                raise SystemExit(f"the scripted upstream did not start: {url!r}")
-            try:
-                yield url
-            finally:
-                proc.terminate()
-                proc.wait(timeout=15)
+    with upstream_process(script) as url:
+        yield url
 
 
 def settings_for(base_url: str) -> Settings:

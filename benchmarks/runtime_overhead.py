@@ -38,14 +38,13 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -65,7 +64,7 @@ from evofuse.runtime.context import EvoContext, RunRecorder, SkillChooser
 from evofuse.runtime.runner import Runner
 from evofuse.runtime.state import SkillChoice
 from evofuse.services import Services
-from evofuse.testing import ModelBehavior, UpstreamScript, model_entry
+from evofuse.testing import ModelBehavior, UpstreamScript, model_entry, upstream_process
 
 if TYPE_CHECKING:
     from evofuse.fusion import FusionResult
@@ -105,33 +104,9 @@ def upstream_script(chars: int, chunk_chars: int) -> UpstreamScript:
     return UpstreamScript(models=models, default=None)
 
 
-@contextmanager
-def upstream(script: UpstreamScript) -> Iterator[str]:
+def upstream(script: UpstreamScript) -> AbstractContextManager[str]:
     """The upstream in its own process: it must not share our GIL."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder, "script.json")
-        path.write_text(script.model_dump_json(), encoding="utf-8")
-        cmd = [sys.executable, "-m", "evofuse.testing.upstream", "--script", str(path)]
-        log = Path(folder, "upstream.log")
-        with (
-            log.open("w", encoding="utf-8") as errors,
-            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True) as proc,
-        ):
-            assert proc.stdout is not None
-            url = proc.stdout.readline().strip()
-            if not url.startswith("http://"):
-                raise SystemExit(f"the scripted upstream did not start: {url!r}")
-            try:
-                yield url
-            except BaseException:
-                # A failed call may be the upstream's fault: say whether it still runs, and why not.
-                state = "running" if proc.poll() is None else f"exited with {proc.returncode}"
-                tail = log.read_text(encoding="utf-8").splitlines()[-20:]
-                print(f"scripted upstream: {state}", *tail, sep="\n", file=sys.stderr)
-                raise
-            finally:
-                proc.terminate()
-                proc.wait(timeout=15)
+    return upstream_process(script)
 
 
 @contextmanager

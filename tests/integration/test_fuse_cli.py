@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from evofuse.testing import ModelBehavior, UpstreamScript, model_entry
+from evofuse.testing import ModelBehavior, UpstreamScript, model_entry, upstream_process
 
 pytestmark = pytest.mark.slow  # each CLI run is a fresh process that imports litellm (~5 s)
 
@@ -36,28 +36,11 @@ SCRIPT = UpstreamScript(
 
 
 @pytest.fixture(scope="module")
-def upstream_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def upstream_url() -> Iterator[str]:
     """The upstream as its own process, the way a user's test suite would run it."""
-    folder = tmp_path_factory.mktemp("upstream")
-    script = folder / "script.json"
-    script.write_text(SCRIPT.model_dump_json(), encoding="utf-8")
-    with (
-        (folder / "upstream.log").open("w") as log,
-        subprocess.Popen(
-            [sys.executable, "-m", "evofuse.testing.upstream", "--script", str(script)],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        ) as proc,
-    ):
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), f"upstream did not start: {url!r}"
-        try:
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=15)
+    with upstream_process(SCRIPT) as url:
+        assert url.startswith("http://127.0.0.1:")
+        yield url
 
 
 def write_config(folder: Path, url: str, profile: dict[str, Any]) -> Path:

@@ -12,7 +12,7 @@ from evofuse.testing.script import (
     UpstreamScript,
     model_entry,
 )
-from evofuse.testing.server import UpstreamServer, running_upstream
+from evofuse.testing.server import UpstreamServer, running_upstream, upstream_process
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -24,4 +24,5 @@ __all__ = [
     "create_app",
     "model_entry",
     "running_upstream",
+    "upstream_process",
 ]

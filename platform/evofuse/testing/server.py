@@ -6,7 +6,9 @@ import argparse
 import contextlib
 import json
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -115,6 +117,43 @@ def running_upstream(script: UpstreamScript | Mapping[str, Any]) -> Iterator[str
     """Serve `script` in a background thread; yield its base URL (…/v1). See `UpstreamServer`."""
     with UpstreamServer(script) as server:
         yield server.base_url
+
+
+@contextlib.contextmanager
+def upstream_process(
+    script: UpstreamScript | Mapping[str, Any], *, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """Serve `script` in its own process (no GIL shared with the caller); yield its base URL.
+
+    If the block fails, the error carries a note saying whether the upstream still runs and
+    the end of its log: a failed model call may be the upstream's fault.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "script.json")
+        path.write_text(as_script(script).model_dump_json(), encoding="utf-8")
+        log = Path(folder, "upstream.log")
+        cmd = [sys.executable, "-m", "evofuse.testing.upstream", "--script", str(path)]
+        with (
+            log.open("w", encoding="utf-8") as errors,
+            subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=errors, text=True, env=env
+            ) as proc,
+        ):
+            assert proc.stdout is not None
+            url = proc.stdout.readline().strip()
+            try:
+                if not url.startswith("http://"):
+                    tail = "\n".join(log.read_text(encoding="utf-8").splitlines()[-20:])
+                    raise RuntimeError(f"the scripted upstream did not start: {url!r}\n{tail}")
+                yield url
+            except BaseException as exc:
+                state = "running" if proc.poll() is None else f"exited with {proc.returncode}"
+                tail = "\n".join(log.read_text(encoding="utf-8").splitlines()[-20:])
+                exc.add_note(f"scripted upstream: {state}\n{tail}")
+                raise
+            finally:
+                proc.terminate()
+                proc.wait(timeout=15)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -34,7 +34,7 @@ from evofuse.testing.script import (
     UpstreamScript,
     model_entry,
 )
-from evofuse.testing.server import UpstreamServer, main, running_upstream
+from evofuse.testing.server import UpstreamServer, main, running_upstream, upstream_process
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -48,6 +48,7 @@ __all__ = [
     "main",
     "model_entry",
     "running_upstream",
+    "upstream_process",
 ]
 
 if __name__ == "__main__":
