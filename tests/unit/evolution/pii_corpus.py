@@ -110,6 +110,84 @@ _NAME_BARE = [
     "Send the minutes to {x} and the team.",
 ]
 
+# A second, held-out set of names and sentences, written before the name recognizer was changed
+# and never used to tune it: different people, some with accents, apostrophes or a particle, in
+# different sentences. Its recall is reported beside the seeded set's.
+_FIRST_HELD_OUT = [
+    "Abebe",
+    "Zeynep",
+    "Thandiwe",
+    "Siobhan",
+    "Rahul",
+    "Ngozi",
+    "Tomasz",
+    "Lucía",
+    "Kenji",
+    "Anneliese",
+    "Mohammed",
+    "Björn",
+    "Marisol",
+    "Tuan",
+    "Olga",
+    "Emeka",
+    "Saoirse",
+    "Javier",
+    "Keiko",
+    "Hamid",
+    "Valentina",
+    "Arjun",
+    "Nadia",
+    "Pieter",
+    "Wanjiru",
+    "Sergei",
+    "Ayesha",
+    "Mihai",
+    "Gabriela",
+    "Chinedu",
+]
+_LAST_HELD_OUT = [
+    "Tesfaye",
+    "Yilmaz",
+    "Nkosi",
+    "O'Brien",
+    "Gupta",
+    "Okonkwo",
+    "Kowalski",
+    "Fernández",
+    "Watanabe",
+    "Schmidt",
+    "Rahman",
+    "Lindqvist",
+    "Castillo",
+    "Nguyen",
+    "Kuznetsova",
+    "Eze",
+    "Murphy",
+    "Navarro",
+    "Yamamoto",
+    "Karimi",
+    "Bianchi",
+    "Patel",
+    "Benali",
+    "Van Dijk",
+    "Kamau",
+    "Morozov",
+    "Siddiqui",
+    "Ionescu",
+    "Costa",
+    "Obi",
+]
+_NAME_BARE_HELD_OUT = [
+    "Can you check why {x} cannot log in to the portal?",
+    "Forward the invoice to {x} once it is approved.",
+    "{x} from accounting asked for the quarterly export.",
+    "Remind me to phone {x} tomorrow about the contract.",
+    "The report that {x} wrote has a wrong total.",
+    "Book a room for {x} and two guests on Friday.",
+    "Why did the deployment by {x} fail last night?",
+    "Translate this note for {x}, who starts on Monday.",
+]
+
 
 @dataclass(frozen=True)
 class Planted:
@@ -295,6 +373,17 @@ def generate(seed: int = 20261128) -> list[Planted]:
             for key in ("password: ", "api_key=", "token "):
                 value = value.removeprefix(key)
             out.append(Planted(kind, value, text, text.index(value)))
+    return out
+
+
+def generate_held_out(seed: int = 20261130) -> list[Planted]:
+    """120 names without a cue from the held-out lists and sentences (kind "person (no cue)")."""
+    rng = random.Random(seed)
+    out: list[Planted] = []
+    for _ in range(PER_KIND):
+        value = f"{rng.choice(_FIRST_HELD_OUT)} {rng.choice(_LAST_HELD_OUT)}"
+        text = rng.choice(_NAME_BARE_HELD_OUT).replace("{x}", value)
+        out.append(Planted("person (no cue)", value, text, text.index(value)))
     return out
 
 
