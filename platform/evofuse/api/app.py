@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from evofuse import __version__
 from evofuse.api import errors
+from evofuse.api.body_limit import BodyLimitMiddleware
 from evofuse.api.metrics import MetricsMiddleware
 from evofuse.api.routes import routers
 from evofuse.api.state import ApiState
@@ -47,7 +49,17 @@ def create_app(config: Settings | Services) -> FastAPI:
     )
     app.state.api = state
     errors.install(app)
+    api = state.settings.api
+    app.add_middleware(BodyLimitMiddleware, max_bytes=api.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    if api.cors_origins:  # off unless configured: browsers get no CORS headers by default
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=api.cors_origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["X-EvoFuse-Run-Id"],
+        )
     for router in routers():
         app.include_router(router)
     app.openapi = _openapi(app)  # type: ignore[method-assign]

@@ -24,6 +24,7 @@ from evofuse.api.auth import Principal
 from evofuse.api.errors import ApiError, error_body, from_evofuse
 from evofuse.api.fusion_graph import FUSION_PREFIX
 from evofuse.api.params import member_params, refuse_unsupported
+from evofuse.api.request_checks import check_chat_request
 from evofuse.api.results import evofuse_object, run_result, unstreamed, usage
 from evofuse.api.schemas import AssistantMessage, ChatCompletion, ChatCompletionRequest, Choice
 from evofuse.api.state import ApiState
@@ -67,6 +68,7 @@ class ChatService:
 
     async def prepare(self, request: ChatCompletionRequest, principal: Principal) -> ChatJob:
         """Check the request and admit it against the key's limits; raises API errors."""
+        check_chat_request(request, self.state.settings.api)
         refuse_unsupported(request)
         params = member_params(request)
         messages = [m.as_dict() for m in request.messages]

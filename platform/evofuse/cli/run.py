@@ -55,6 +55,7 @@ def run(
     settings = load(config)
     if task == "-":
         task = sys.stdin.read()
+    _check_task(task, user, settings.api.max_message_chars)
     services = Services.from_settings(settings)
     options: dict[str, Any] = {
         "user": user,
@@ -76,6 +77,22 @@ def run(
             view.print_result(result, settings.storage.database_url)
     finally:
         services.close()
+
+
+def _check_task(task: str, user: str | None, max_chars: int) -> None:
+    """The same checks as the API's, before anything is recorded (a UserError otherwise)."""
+    from evofuse.errors import UserError
+    from evofuse.textcheck import check_text
+
+    check_text(task, "The task")
+    if user is not None:
+        check_text(user, "--user")
+    if len(task) > max_chars:
+        raise UserError(
+            f"The task has {len(task)} characters; the limit is {max_chars} "
+            "(api.max_message_chars).",
+            hint="Shorten the task, or raise api.max_message_chars in the configuration.",
+        )
 
 
 async def _run(

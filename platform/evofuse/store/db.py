@@ -37,7 +37,7 @@ def make_engine(database_url: str) -> Engine:
             url.drivername == "postgresql"
         ):  # plain postgresql:// means psycopg2, which we don't ship
             url = url.set(drivername="postgresql+psycopg")
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     raise ConfigError(
         f"storage.database_url uses {backend!r}, which EvoFuse does not support.", hint=_HINT
     )
@@ -47,7 +47,12 @@ def _sqlite_engine(database_url: str, database: str | None) -> Engine:
     in_memory = database in (None, "", ":memory:")
     if not in_memory and database is not None and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    kwargs: dict[str, Any] = {
+        "connect_args": {"check_same_thread": False, "timeout": 30},
+        # SQL errors and echo name the statement, never its values: those are prompts and
+        # answers, which must not reach the server's log.
+        "hide_parameters": True,
+    }
     if in_memory:
         kwargs["poolclass"] = StaticPool  # one shared connection, or every session sees an empty db
     engine = create_engine(database_url, **kwargs)

@@ -1,14 +1,21 @@
-"""GET /healthz and GET /metrics, for load balancers and Prometheus (no API key needed)."""
+"""GET /healthz and GET /metrics, for load balancers and Prometheus (no API key needed).
+
+/metrics asks for `api.metrics_token` as a Bearer token when one is configured: label values
+name models and routes, which is more than an anonymous caller needs to know.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hmac
+
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from evofuse import __version__
 from evofuse.api.deps import StateDep
-from evofuse.api.schemas import Health
+from evofuse.api.errors import ApiError
+from evofuse.api.schemas import ErrorResponse, Health
 from evofuse.store import Store
 
 router = APIRouter(tags=["operations"])
@@ -38,8 +45,25 @@ def healthz(state: StateDep) -> Response:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        401: {"model": ErrorResponse},
+    },
 )
-def metrics(state: StateDep) -> Response:
-    """Prometheus text format."""
+def metrics(state: StateDep, authorization: str | None = Header(default=None)) -> Response:
+    """Prometheus text format; needs `Bearer <api.metrics_token>` when that is set."""
+    token = state.settings.api.metrics_token
+    if token is not None:
+        scheme, _, secret = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            secret.strip().encode(), token.encode()
+        ):
+            raise ApiError(
+                401,
+                "/metrics needs `Authorization: Bearer <token>` with the api.metrics_token "
+                "of this deployment (set it as the bearer token in your Prometheus scrape "
+                "config).",
+                code="invalid_metrics_token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
     return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

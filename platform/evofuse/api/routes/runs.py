@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 
 from evofuse.api.deps import PrincipalDep, StateDep
+from evofuse.api.request_checks import refuse_unsafe_text
 from evofuse.api.schemas import ErrorResponse, FeedbackOut, FeedbackRequest
 from evofuse.store.feedback import record_feedback
 from evofuse.store.run_queries import get_run, list_runs
@@ -44,6 +45,7 @@ def run(run_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]
 )
 def feedback(body: FeedbackRequest, state: StateDep, principal: PrincipalDep) -> FeedbackOut:
     """Rate a run in [0, 1]; rating it again (same user) replaces the earlier rating."""
+    refuse_unsafe_text(body)
     user_hash = state.services.hasher(principal.tenant, body.user) if body.user else None
     row = record_feedback(
         state.store,
