@@ -6,6 +6,8 @@ Each test runs against a server on SQLite and one on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -131,3 +133,48 @@ def test_tenants_cannot_see_or_rate_each_others_runs(live_db: LiveServer) -> Non
         timeout=10,
     )
     assert accepted.status_code == 200 and accepted.json()["score"] == 1.0
+
+
+def test_nul_bytes_and_lone_surrogates_are_refused_and_never_logged(live_db: LiveServer) -> None:
+    """On PostgreSQL such text used to fail the run's INSERT: a 500, a lost run, and the prompt
+    printed in the SQL error. Now: a 400 before anything is stored, and a quiet log."""
+    live_db.key("hostile")
+    headers = {**live_db.auth("hostile"), "Content-Type": "application/json"}
+    secret = "confidential-merger-plan"
+    text = f"{secret} "
+    bodies = [
+        json.dumps({"model": "fusion/p", "messages": [{"role": "user", "content": text + "\x00"}]}),
+        # json.dumps writes a lone surrogate as the escape `\ud800`: valid JSON, invalid text.
+        json.dumps(
+            {"model": "fusion/p", "messages": [{"role": "user", "content": text + "\ud800"}]}
+        ),
+        json.dumps(
+            {
+                "model": "fusion/p",
+                "stream": True,
+                "messages": [{"role": "user", "content": text + "\x00"}],
+            }
+        ),
+    ]
+    for body in bodies:
+        response = httpx.post(
+            f"{live_db.v1}/chat/completions", content=body, headers=headers, timeout=30
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["code"] == "invalid_characters"
+
+    # A body over api.max_body_bytes, chunked (no Content-Length): refused while it arrives.
+    def chunks() -> Iterator[bytes]:
+        yield b'{"model": "fusion/p", "messages": [{"role": "user", "content": "'
+        for _ in range(80):
+            yield b"x" * 65_536
+        yield b'"}]}'
+
+    big = httpx.post(
+        f"{live_db.v1}/chat/completions", content=chunks(), headers=headers, timeout=60
+    )
+    assert big.status_code == 413 and big.json()["error"]["code"] == "request_too_large"
+    listed = httpx.get(f"{live_db.v1}/runs", headers=live_db.auth("hostile"), timeout=10)
+    assert listed.status_code == 200 and listed.json()["data"] == []
+    log = (live_db.config.parent / "server.log").read_text(encoding="utf-8", errors="replace")
+    assert secret not in log
