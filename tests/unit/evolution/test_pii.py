@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from evofuse.evolution.pii import PLACEHOLDER, Scrubber, default_scrubber
-from tests.unit.evolution.pii_corpus import KINDS, PATTERN_KINDS, PER_KIND, generate, recall
+from tests.unit.evolution.pii_corpus import (
+    KINDS,
+    PATTERN_KINDS,
+    PER_KIND,
+    generate,
+    generate_held_out,
+    recall,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -35,12 +42,31 @@ def test_pattern_kinds_are_removed_with_recall_of_at_least_0_99(
     assert labelled / total >= 0.99
 
 
-def test_person_names_are_found_after_cue_phrases_and_often_without(
+def test_person_names_are_found_after_cue_phrases_and_without_one(
     table: dict[str, tuple[int, int, int]],
 ) -> None:
-    # No NER model ships on PyPI: without a cue, only census first names are recognised.
+    # Measured 1.000 (cue) and 0.975 (no cue); the thresholds leave room for a gazetteer update.
     assert table["person (cue)"][0] / PER_KIND >= 0.95
-    assert table["person (no cue)"][0] / PER_KIND >= 0.5
+    assert table["person (no cue)"][0] / PER_KIND >= 0.9
+
+
+def test_names_of_the_held_out_set_are_found_as_well() -> None:
+    """Names and sentences never used to tune the recognizer (measured 0.958)."""
+    removed, labelled, total = recall(default_scrubber(), generate_held_out())["person (no cue)"]
+    assert total == PER_KIND
+    assert removed / total >= 0.9 and labelled == removed
+
+
+def test_a_name_ends_before_a_possessive_and_common_words_start_no_name() -> None:
+    scrubber = default_scrubber()
+    assert scrubber.scrub("Review Maria Lopez's PR") == "Review <PERSON>'s PR"
+    assert scrubber.scrub("Will Smith-like names need a cue; May Day is a date.") == (
+        "Will Smith-like names need a cue; May Day is a date."
+    )
+    # Accents, apostrophes and particles belong to the name.
+    assert scrubber.scrub("Lucía van der Berg and José O'Neill joined.") == (
+        "<PERSON> and <PERSON> joined."
+    )
 
 
 def test_scrubbing_never_touches_the_network(monkeypatch: pytest.MonkeyPatch) -> None:
