@@ -45,6 +45,11 @@ def fuse(
     tokens and cost. With --json, prints the result object (the API's `evofuse` object plus
     `content`) and nothing else on stdout.
     """
+    from evofuse.llm import preload_in_background
+
+    # LiteLLM's import (seconds) runs alongside the rest of start-up, and the gateway is warm
+    # before the first member's timer starts (the engine's calls wait for it).
+    preload_in_background()
     from evofuse.fusion import FusionEngine
     from evofuse.localmodel import local_model_running
 
@@ -62,6 +67,7 @@ def fuse(
         "seed": seed,
     }
     engine = FusionEngine(settings)
+    engine.gateway.start_warm_up()
     with local_model_running(settings.local_model, quiet=as_json):
         if as_json:
             result = asyncio.run(engine.run(messages, **options))

@@ -1,6 +1,21 @@
 """The only place that talks to LiteLLM (enforced by ruff's banned-api rule)."""
 
-from evofuse.llm.gateway import CallResult, Gateway, LLMCallError, Message, Price
+from evofuse.llm.gateway import (
+    CallResult,
+    Gateway,
+    LLMCallError,
+    Message,
+    Price,
+    preload_in_background,
+)
 from evofuse.llm.redact import Redactor
 
-__all__ = ["CallResult", "Gateway", "LLMCallError", "Message", "Price", "Redactor"]
+__all__ = [
+    "CallResult",
+    "Gateway",
+    "LLMCallError",
+    "Message",
+    "Price",
+    "Redactor",
+    "preload_in_background",
+]

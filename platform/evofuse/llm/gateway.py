@@ -1,19 +1,26 @@
 """The one door to the models: a LiteLLM Router built from `model_list`, plus accounting.
 
 litellm is imported on first use, never at import time: it costs ~5 s and ~200 MB, and
-`evofuse --help` must stay instant.
+`evofuse --help` must stay instant. Commands that will call a model start that import in a
+background thread as they begin (`preload_in_background`), and every call waits for the
+gateway to be warm (`Gateway.ready`) before its timer starts: no model call is ever charged
+for loading the library.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from evofuse.llm.redact import Redactor
+
+log = logging.getLogger("evofuse.llm")
 
 Message = dict[str, Any]
 CallStatus = Literal["error", "timeout"]
@@ -27,6 +34,15 @@ def _import_litellm() -> Any:
 
     litellm.suppress_debug_info = True
     return litellm
+
+
+def preload_in_background() -> threading.Thread:
+    """Start importing litellm in a daemon thread, so that it overlaps the caller's other
+    start-up work (config, database, skill index). A later import waits for this one (Python's
+    import lock) instead of starting over."""
+    thread = threading.Thread(target=_import_litellm, name="evofuse-litellm-import", daemon=True)
+    thread.start()
+    return thread
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,8 @@ class Gateway:
         self._num_retries = num_retries
         self._router: Any = None  # litellm.Router, untyped here so litellm stays lazy
         self._litellm: Any = None
+        self._warm_lock = threading.RLock()  # warm_up holds it while building the router
+        self._warm = threading.Event()
         self.redactor = Redactor.from_model_list(self._model_list)
 
     @property
@@ -82,17 +100,69 @@ class Gateway:
     @property
     def router(self) -> Any:
         if self._router is None:
-            litellm = self._lib()
-            # Retries stay off by default: in a fusion the other members are the redundancy,
-            # and a retry would push the step past the slowest member's latency.
-            self._router = litellm.Router(
-                model_list=self._model_list, num_retries=self._num_retries
-            )
+            with self._warm_lock:
+                if self._router is None:
+                    litellm = self._lib()
+                    # Retries stay off by default: in a fusion the other members are the
+                    # redundancy, and a retry would push the step past the slowest member.
+                    self._router = litellm.Router(
+                        model_list=self._model_list, num_retries=self._num_retries
+                    )
         return self._router
 
+    @property
+    def is_warm(self) -> bool:
+        return self._warm.is_set()
+
     def warm_up(self) -> None:
-        """Import litellm and build the router now rather than during the first request."""
-        _ = self.router
+        """Import litellm, build the router and run one offline call through it, now.
+
+        Blocking and thread-safe: concurrent callers wait for the one warm-up. The offline call
+        (LiteLLM's `mock_response`, no network) loads the ~150 modules LiteLLM imports lazily on
+        its first completion (~1 s cold); without it the first real call of a process would
+        still pay them inside its timer.
+        """
+        if self._warm.is_set():
+            return
+        with self._warm_lock:
+            if self._warm.is_set():
+                return
+            router = self.router
+            if self._model_list:
+                try:
+                    self._run_offline(
+                        router.acompletion(
+                            model=self._model_list[0]["model_name"],
+                            messages=[{"role": "user", "content": "warm up"}],
+                            mock_response="ok",
+                        )
+                    )
+                except Exception as exc:  # only a head start is lost: real calls still work
+                    log.debug("gateway warm-up call failed: %s", self.redactor(str(exc)))
+            self._warm.set()
+
+    @staticmethod
+    def _run_offline(coroutine: Any) -> None:
+        """Run a coroutine to completion on a private event loop, even from inside a loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(coroutine)
+            return
+        worker = threading.Thread(target=asyncio.run, args=(coroutine,), name="evofuse-warm-up")
+        worker.start()
+        worker.join()
+
+    def start_warm_up(self) -> threading.Thread:
+        """`warm_up` in a daemon thread; the first call waits for it through `ready`."""
+        thread = threading.Thread(target=self.warm_up, name="evofuse-gateway-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    async def ready(self) -> None:
+        """Wait, without blocking the event loop, until the gateway is warm."""
+        if not self._warm.is_set():
+            await asyncio.to_thread(self.warm_up)
 
     # -- pricing and token counting -------------------------------------------------------
 
@@ -146,6 +216,10 @@ class Gateway:
         **params: Any,
     ) -> CallResult:
         """One non-streaming call; raises `LLMCallError` for every kind of failure."""
+        try:
+            await self.ready()  # library loading is never part of a call's latency or timeout
+        except Exception as exc:  # e.g. a model_list the Router rejects: every call fails alike
+            raise self._classify(model_name, exc, time.perf_counter()) from exc
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout_s):
@@ -180,6 +254,10 @@ class Gateway:
         **params: Any,
     ) -> AsyncIterator[str | CallResult]:
         """Yield text deltas as they arrive, then one final `CallResult` with the whole answer."""
+        try:
+            await self.ready()  # library loading is never part of a call's latency or timeout
+        except Exception as exc:  # e.g. a model_list the Router rejects: every call fails alike
+            raise self._classify(model_name, exc, time.perf_counter()) from exc
         started = time.perf_counter()
         parts: list[str] = []
         usage: Any = None
