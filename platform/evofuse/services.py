@@ -48,8 +48,12 @@ class Services:
     @cached_property
     def engine(self) -> FusionEngine:
         from evofuse.fusion import FusionEngine
+        from evofuse.fusion.auto import ModeChooser
+        from evofuse.store.mode_outcomes import SqlModeEvidence
 
-        return FusionEngine(self.settings)
+        # Mode `auto` reads rated runs from the store, opened only when `auto` first runs.
+        evidence = SqlModeEvidence(lambda: self.store)
+        return FusionEngine(self.settings, mode_chooser=ModeChooser(evidence))
 
     @cached_property
     def library(self) -> Library:

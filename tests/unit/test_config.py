@@ -87,8 +87,8 @@ def test_model_list_entries_pass_through_verbatim(tmp_path: Path) -> None:
             "fusion.profiles.panel.judge: 'mistral' is not a model_name",
         ),
         (
-            lambda c: c["fusion"]["profiles"]["panel"].update(mode="vote"),
-            "fusion.profiles.panel.mode: 'vote' is not one of",
+            lambda c: c["fusion"]["profiles"]["panel"].update(mode="majority"),
+            "fusion.profiles.panel.mode: 'majority' is not one of",
         ),
         (
             lambda c: c["fusion"]["profiles"]["panel"].update(quorum=4),

@@ -307,7 +307,7 @@ async def test_bad_requests_are_user_errors(pool: FakePool) -> None:
     with pytest.raises(UnknownProfileError):
         await engine.run(USER, profile="nope")
     with pytest.raises(UserError, match="mode"):
-        await engine.run(USER, mode="vote")
+        await engine.run(USER, mode="majority")
     with pytest.raises(UserError, match="Unknown models: zz"):
         await engine.run(USER, models=["zz"])
     with pytest.raises(UserError, match="empty"):

@@ -22,6 +22,12 @@ class FusionMode(StrEnum):
     MERGE = "merge"  # the judge synthesizes one answer from all of them
     DEBATE = "debate"  # members revise after seeing each other's answers, then the judge merges
     SINGLE = "single"  # one model, no judge: the baseline
+    VOTE = "vote"  # self-consistency: the members' most common final answer wins, no judge
+    AUTO = "auto"  # one of the modes above, learned per skill from recorded outcomes
+
+
+# Modes that fuse without a judge call.
+JUDGELESS_MODES = frozenset({FusionMode.SINGLE, FusionMode.VOTE, FusionMode.AUTO})
 
 
 class _Strict(BaseModel):
@@ -77,7 +83,7 @@ class FusionProfile(_Strict):
                 f"quorum {self.quorum} is larger than the pool ({len(self.models)} models); "
                 f"set quorum to at most {len(self.models)}"
             )
-        if self.mode is not FusionMode.SINGLE and self.judge is None and len(self.models) > 1:
+        if self.mode not in JUDGELESS_MODES and self.judge is None and len(self.models) > 1:
             raise ValueError(f"mode {self.mode.value!r} needs a judge: add `judge: <model_name>`")
         if len(set(self.models)) != len(self.models):
             raise ValueError("models lists the same model twice; list each model_name once")

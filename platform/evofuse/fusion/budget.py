@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from evofuse.config import FusionMode, FusionProfile
+from evofuse.config.models import JUDGELESS_MODES
 from evofuse.errors import BudgetExceededError
+from evofuse.fusion.auto import candidate_modes
 from evofuse.llm import Gateway, Message
 
 # Tokens the judge prompt adds around the candidates (instructions, labels, JSON keys).
@@ -44,6 +46,13 @@ def estimate(
     messages: Sequence[Message],
     max_tokens: int,
 ) -> CostEstimate:
+    if profile.mode is FusionMode.AUTO:
+        # `auto` has not chosen yet: the worst case is its costliest mode.
+        options = [profile.model_copy(update={"mode": m}) for m in candidate_modes(profile)]
+        return max(
+            (estimate(gateway, p, messages, max_tokens) for p in options),
+            key=lambda e: e.total_usd,
+        )
     est = CostEstimate()
     pool = profile.models[:1] if profile.mode is FusionMode.SINGLE else profile.models
     for model in pool:
@@ -54,7 +63,7 @@ def estimate(
             revise_prompt = prompt + len(pool) * max_tokens + 200
             for round_ in range(1, profile.debate_rounds + 1):
                 est.add(gateway, model, revise_prompt, max_tokens, f"debate round {round_}")
-    if profile.mode is not FusionMode.SINGLE and profile.judge is not None and len(pool) > 1:
+    if profile.mode not in JUDGELESS_MODES and profile.judge is not None and len(pool) > 1:
         judge_prompt = (
             gateway.count_tokens(profile.judge, messages)
             + len(pool) * max_tokens

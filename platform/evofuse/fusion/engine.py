@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import random
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -9,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from evofuse.config import FusionMode, FusionProfile, Settings
+from evofuse.config.models import JUDGELESS_MODES
 from evofuse.errors import AllMembersFailedError, UnknownProfileError, UserError
-from evofuse.fusion import budget, judge
+from evofuse.fusion import budget, judge, vote
+from evofuse.fusion.auto import ModeChoice, ModeChooser
 from evofuse.fusion.dispatch import MemberCall, dispatch
 from evofuse.fusion.events import (
     AnswerDelta,
@@ -42,9 +46,16 @@ class _Plan:
 class FusionEngine:
     """Runs fusion steps for the profiles of one configuration."""
 
-    def __init__(self, settings: Settings, gateway: Gateway | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        gateway: Gateway | None = None,
+        mode_chooser: ModeChooser | None = None,
+    ) -> None:
         self.settings = settings
         self.gateway = gateway or Gateway(settings.router_model_list())
+        # Mode `auto` without recorded evidence explores from the cheapest mode on each call.
+        self.mode_chooser = mode_chooser or ModeChooser(None)
 
     # -- public API -------------------------------------------------------------------------
 
@@ -82,6 +93,9 @@ class FusionEngine:
         instructions: str | None = None,
         seed: int | None = None,
         stream_answer: bool = True,
+        skill: str | None = None,
+        tenant: str | None = None,
+        run_id: str | None = None,
         **params: Any,
     ) -> AsyncIterator[FusionEvent]:
         """Run one step, yielding progress events and finally `Finished(result)`.
@@ -90,14 +104,22 @@ class FusionEngine:
         to the system message of every member. `params` (max_tokens, temperature, stop, …) go to
         every member call. With `stream_answer`, a synthesizing judge is streamed and its answer
         arrives as `AnswerDelta`s while it is written; without, as one delta at the end.
+        Mode `auto` picks a mode from the rated runs of `skill` as seen by `tenant`; seeded by
+        `run_id` when given, so every step of a run gets the same mode from the same evidence.
         """
         plan = self._plan(messages, profile, mode, models, judge, instructions, seed, params)
+        choice = None
+        if plan.profile.mode is FusionMode.AUTO:  # reads the store: off the event loop
+            choose = functools.partial(self.mode_chooser.choose, skill=skill, tenant=tenant)
+            choice = await asyncio.to_thread(choose, plan.profile, seed=run_id or plan.seed)
+            plan.profile = plan.profile.model_copy(update={"mode": choice.mode})
         if plan.profile.max_cost_usd is not None:  # tokenizing every prompt costs; only if needed
             est = budget.estimate(
                 self.gateway, plan.profile, plan.messages, plan.params["max_tokens"]
             )
             budget.enforce(plan.name, plan.profile, est)
         run = _Run(self, plan, stream_answer=stream_answer)
+        run.mode_choice = choice
         async for event in run.execute():
             yield event
 
@@ -164,7 +186,7 @@ class FusionEngine:
             update["judge"] = judge_model
         profile = base.model_copy(update=update)
         if (
-            profile.mode is not FusionMode.SINGLE
+            profile.mode not in JUDGELESS_MODES
             and profile.judge is None
             and len(profile.models) > 1
         ):
@@ -200,6 +222,7 @@ class _Run:
         self.degraded: list[str] = []
         self.prompt_versions: list[str] = []
         self.extra_calls: list[CallResult] = []  # judge calls, counted in the totals
+        self.mode_choice: ModeChoice | None = None
 
     async def execute(self) -> AsyncIterator[FusionEvent]:
         if self.profile.mode is FusionMode.SINGLE:
@@ -235,6 +258,12 @@ class _Run:
             self.degraded.append(
                 f"{len(failed)} of {len(candidates)} members gave no answer: {', '.join(failed)}"
             )
+        if self.profile.mode is FusionMode.VOTE:
+            tally = vote.tally(survivors, self.profile.models)
+            answer = tally.winner.content or ""
+            yield AnswerDelta(answer)
+            yield Finished(self._result(answer, candidates, vote.verdict_of(tally), rounds))
+            return
         if len(survivors) == 1:
             only = survivors[0]
             self.degraded.append(f"only {only.model} answered, so there was nothing to judge")
@@ -464,4 +493,5 @@ class _Run:
             degraded_reasons=self.degraded,
             debate_rounds=rounds if self.profile.mode is FusionMode.DEBATE else [],
             prompt_versions=self.prompt_versions,
+            mode_choice=self.mode_choice,
         )

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from evofuse.config import FusionMode
+from evofuse.fusion.auto import ModeChoice
 
 CandidateStatus = Literal["ok", "error", "timeout", "cancelled"]
 JudgeStatus = Literal["ok", "error", "skipped"]
@@ -68,6 +69,8 @@ class FusionResult(BaseModel):
     degraded_reasons: list[str] = Field(default_factory=list)
     debate_rounds: list[list[CandidateResult]] = Field(default_factory=list)
     prompt_versions: list[str] = Field(default_factory=list)
+    # Set when the request asked for mode `auto`: the mode it ran in (`mode`) and why.
+    mode_choice: ModeChoice | None = None
 
     def contract_dict(self) -> dict[str, object]:
         """The JSON-ready `evofuse` response object (DESIGN.md), plus `content`."""

@@ -146,6 +146,9 @@ async def run_step(
             judge=ctx.judge,
             instructions=(skill or {}).get("instructions") or None,
             stream_answer=ctx.stream_answer,
+            skill=(skill or {}).get("name"),  # mode `auto` learns per skill, per tenant, per run
+            tenant=ctx.tenant,
+            run_id=run_id,
             **ctx.params,
         ):
             if isinstance(event, MemberFinished):
