@@ -108,6 +108,7 @@ def _populate(store: Any, library: Any, n: int, rng: random.Random) -> None:
                 "thread_id": None,
                 "skill_name": skill,
                 "skill_version": versions[skill].version if skill else None,
+                "skill_version_id": versions[skill].id if skill else None,
                 "task": task,
                 "status": status,
                 "error": "timeout" if status == "failed" else None,

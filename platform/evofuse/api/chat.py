@@ -119,6 +119,7 @@ class ChatService:
             options={
                 "user": request.user,
                 "tenant": principal.tenant,
+                "api_key_id": principal.key_id,
                 "run_id": run_id,
                 "profile": profile,
                 "mode": mode,

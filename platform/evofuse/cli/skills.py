@@ -289,22 +289,26 @@ def versions(
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """List every version of a skill, oldest first, with its lineage and status."""
+    """List every version of a skill, oldest first, with its lineage, status and outcomes."""
     library = _open(config)
     try:
-        rows = library.versions(name, context=_context(tenant, user), scope=_scope(scope))
+        rows = library.version_stats(name, context=_context(tenant, user), scope=_scope(scope))
     finally:
         library.close()
     if as_json:
         _emit([v.model_dump(mode="json") for v in rows])
         return
-    table = Table("version", "status", "origin", "parent", "created", "hash", box=None)
+    table = Table(
+        "version", "status", "origin", "parent", "outcomes", "mean", "created", "hash", box=None
+    )
     for v in rows:
         table.add_row(
             f"v{v.version}",
             v.status,
             v.origin,
             f"v{v.parent_version}" if v.parent_version else "-",
+            str(v.outcomes),
+            "-" if v.mean_score is None else f"{v.mean_score:.3f}",
             v.created_at.strftime("%Y-%m-%d %H:%M"),
             v.content_hash.removeprefix("sha256:")[:12],
         )

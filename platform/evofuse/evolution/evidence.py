@@ -272,25 +272,21 @@ class EvidenceBuilder:
                 high.append((run_id, item.supporter, item.score, item.created_at))
 
     def _failures(self, skills: list[SkillEvidence]) -> None:
-        # Runs name their skill by (name, version); a tenant's own skill wins over a global one.
-        by_key: dict[tuple[str, int], list[SkillEvidence]] = defaultdict(list)
-        for s in skills:
-            by_key[(s.name, s.version)].append(s)
+        # A run names the exact version row it used: credit never crosses scopes.
+        by_version = {s.version_id: s for s in skills}
         query = sa_select(
             col(RunRow.id),
             col(RunRow.tenant),
             col(RunRow.user_hash),
-            col(RunRow.skill_name),
-            col(RunRow.skill_version),
+            col(RunRow.skill_version_id),
             col(RunRow.created_at),
-        ).where(col(RunRow.status).in_(_FAILED), col(RunRow.skill_name).is_not(None))
+        ).where(col(RunRow.status).in_(_FAILED), col(RunRow.skill_version_id).in_(list(by_version)))
         with self.store.session() as session, ExitStack() as stack:
             rows = stack.enter_context(stream(session, query))
-            for run_id, tenant, user_hash, name, version, created_at in rows:
-                owners = by_key.get((name or "", version or 0))
-                if not owners or self.held_out(run_id):
+            for run_id, tenant, user_hash, version_id, created_at in rows:
+                skill = by_version[version_id]
+                if self.held_out(run_id):
                     continue
-                skill = min(owners, key=lambda s: s.tenant != tenant)
                 item = self._item(skill, run_id, self.supporter(tenant, user_hash), created_at)
                 item.failed, item.kind = True, "failure"
                 skill.failures += 1

@@ -14,28 +14,31 @@ from sqlmodel import col, select
 
 from evofuse.evolution.evidence import EvidenceBuilder, SkillEvidence, Task, stream
 from evofuse.store.runs import RunRow, RunStatus
+from evofuse.store.skills import SkillVersionRow
 
 
 def held_out_tasks(builder: EvidenceBuilder, skills: list[SkillEvidence]) -> None:
     """The most recent held-out tasks of each skill (any version), for the gate's replay."""
-    wanted = {s.name: s for s in skills}
+    # By skill row, not name: a global and a tenant's skill of the same name keep their own tasks.
+    wanted = {s.skill_id: s for s in skills}
     need = builder.settings.replay_tasks
     full = 0
     query = (
         sa_select(
             col(RunRow.id),
-            col(RunRow.skill_name),
+            col(SkillVersionRow.skill_id),
             col(RunRow.tenant),
             col(RunRow.user_hash),
             col(RunRow.task),
         )
-        .where(col(RunRow.skill_name).in_(list(wanted)), col(RunRow.task).is_not(None))
+        .join(SkillVersionRow, col(SkillVersionRow.id) == col(RunRow.skill_version_id))
+        .where(col(SkillVersionRow.skill_id).in_(list(wanted)), col(RunRow.task).is_not(None))
         .order_by(col(RunRow.created_at).desc())
     )
     with builder.store.session() as session, ExitStack() as stack:
         rows = stack.enter_context(stream(session, query))
-        for run_id, name, tenant, user_hash, task in rows:
-            skill = wanted.get(name or "")
+        for run_id, skill_id, tenant, user_hash, task in rows:
+            skill = wanted.get(skill_id)
             if skill is None or len(skill.held_out) >= need:
                 continue
             if not task or not builder.held_out(run_id):

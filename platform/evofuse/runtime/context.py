@@ -49,6 +49,7 @@ class EvoContext:
     user: str | None = None  # already hashed: raw end-user ids never reach the store
     thread_id: str | None = None
     task: str | None = None  # the last user message, recorded with the run for evolution
+    api_key_id: str | None = None  # the authenticated key that sent the run (API only)
     # Per-call overrides of the fusion (the API's `evofuse` object): mode, profile, models,
     # judge; `skill` forces a skill by name instead of asking the Selector.
     profile: str | None = None

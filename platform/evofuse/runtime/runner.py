@@ -132,12 +132,14 @@ class Runner:
         tenant: str | None = None,
         thread_id: str | None = None,
         run_id: str | None = None,
+        api_key_id: str | None = None,
         stream_mode: Sequence[StreamMode] = ("custom", "values"),
         **overrides: Any,
     ) -> AsyncIterator[tuple[str, Any]]:
         """Run a graph, yielding `(stream_mode, chunk)` pairs; the run's status is always recorded.
 
         `overrides` are EvoContext fields: profile, mode, models, judge, skill, params.
+        `api_key_id` is the key the server authenticated, recorded with the run.
         """
         graph = self.graph(graph_id)
         graph_name = graph_id if isinstance(graph_id, str) else graph.name
@@ -152,6 +154,7 @@ class Runner:
             user=self.hasher(tenant, user),
             thread_id=thread_id,
             task=_task(messages),
+            api_key_id=api_key_id,
             **overrides,
         )
         if isinstance(messages, str):

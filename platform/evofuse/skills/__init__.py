@@ -7,7 +7,7 @@ from evofuse.skills.bundle import Bundle, BundleError, BundleFile, read_bundle
 from evofuse.skills.embeddings import Embedder, LiteLLMEmbedder, MiniLMEmbedder, make_embedder
 from evofuse.skills.index import EmbeddingMismatchError, SkillIndex, chroma_client
 from evofuse.skills.library import Library, Published, SearchResult
-from evofuse.skills.models import Context, LoadedSkill, SkillInfo, VersionInfo
+from evofuse.skills.models import Context, LoadedSkill, SkillInfo, VersionInfo, VersionStats
 from evofuse.skills.queries import SkillNotFoundError
 from evofuse.skills.selector import (
     LibrarySkillChooser,
@@ -59,6 +59,7 @@ __all__ = [
     "Status",
     "Step",
     "VersionInfo",
+    "VersionStats",
     "chroma_client",
     "export_skills",
     "format_steps",

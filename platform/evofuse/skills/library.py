@@ -17,12 +17,20 @@ from sqlmodel import Session, col, func, select
 from evofuse.errors import UserError
 from evofuse.skills.bundle import Bundle
 from evofuse.skills.index import COLLECTION, IndexEntry, SkillIndex, chroma_client
-from evofuse.skills.models import PUBLIC, Context, LoadedSkill, SkillInfo, VersionInfo
+from evofuse.skills.models import (
+    PUBLIC,
+    Context,
+    LoadedSkill,
+    SkillInfo,
+    VersionInfo,
+    VersionStats,
+)
 from evofuse.skills.queries import (
     SkillNotFoundError,
     find_identity,
     load_version,
     make_active,
+    outcome_stats,
     resolve,
     version_of,
     versions_of,
@@ -332,6 +340,21 @@ class Library:
         with self.store.session() as session:
             skill = resolve(session, name, context, scope)
             return [VersionInfo.of(skill, r) for r in versions_of(session, skill)]
+
+    def version_stats(
+        self, name: str, *, context: Context = PUBLIC, scope: Scope | None = None
+    ) -> list[VersionStats]:
+        """Every version of a skill, oldest first, with the outcomes credited to it."""
+        with self.store.session() as session:
+            skill = resolve(session, name, context, scope)
+            rows = versions_of(session, skill)
+            stats = outcome_stats(session, [r.id for r in rows if r.id is not None])
+        out = []
+        for row in rows:
+            n, mean = stats.get(row.id or -1, (0, 0.0))
+            info = VersionInfo.of(skill, row).model_dump()
+            out.append(VersionStats(**info, outcomes=n, mean_score=round(mean, 4) if n else None))
+        return out
 
     def load(
         self,

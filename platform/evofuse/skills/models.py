@@ -99,6 +99,13 @@ class VersionInfo(BaseModel):
         )
 
 
+class VersionStats(VersionInfo):
+    """A version with the outcome statistics the Selector ranks it by, credited to this row."""
+
+    outcomes: int  # judge verdicts and user ratings of runs that used exactly this version
+    mean_score: float | None  # their mean score in [0, 1]; None before the first outcome
+
+
 class SkillInfo(BaseModel):
     """A skill and its active version, as `skills list` shows it."""
 

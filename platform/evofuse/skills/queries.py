@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from evofuse.errors import UserError
 from evofuse.skills.bundle import Bundle, BundleFile
 from evofuse.skills.models import Context, LoadedSkill, VersionInfo
 from evofuse.skills.spec import parse_skill_md
-from evofuse.store import Scope, SkillFileRow, SkillRow, SkillVersionRow, Status
+from evofuse.store import OutcomeRow, Scope, SkillFileRow, SkillRow, SkillVersionRow, Status
 
 # The most specific skill wins when names collide: a user's own, then the tenant's, then global.
 _PRECEDENCE = {Scope.USER.value: 0, Scope.TENANT.value: 1, Scope.GLOBAL.value: 2}
@@ -55,6 +55,16 @@ def versions_of(session: Session, skill: SkillRow) -> list[SkillVersionRow]:
             .order_by(col(SkillVersionRow.version))
         ).all()
     )
+
+
+def outcome_stats(session: Session, version_ids: list[int]) -> dict[int, tuple[int, float]]:
+    """Per version row: how many outcomes it was credited and their mean score."""
+    rows = session.exec(
+        select(col(OutcomeRow.skill_version_id), func.count(), func.avg(col(OutcomeRow.score)))
+        .where(col(OutcomeRow.skill_version_id).in_(version_ids))
+        .group_by(col(OutcomeRow.skill_version_id))
+    ).all()
+    return {int(v): (int(n), float(mean)) for v, n, mean in rows}
 
 
 def version_of(session: Session, skill: SkillRow, version: int) -> SkillVersionRow:

@@ -204,12 +204,14 @@ class Selector:
         )
 
     def _forced(self, name: str, context: Context, hits: list[Hit]) -> Hit:
-        for hit in hits:
-            if hit.name == name:
-                return hit
+        # The name means what `skills show NAME` means: the most specific visible skill, even
+        # when a global skill of the same name is the closer match.
         with self.library.store.session() as session:
             row = resolve(session, name, context, None)  # SkillNotFoundError if not visible
         assert row.id is not None
+        for hit in hits:
+            if hit.skill_id == row.id:
+                return hit
         return Hit(row.id, row.name, row.active_version or 0, row.scope, "", similarity=0.0)
 
     def _rank(self, hits: list[Hit], context: Context, explore: bool) -> list[Candidate]:

@@ -13,7 +13,6 @@ from sqlmodel import Field, SQLModel, select
 
 from evofuse.store.db import Store
 from evofuse.store.outcomes import OutcomeRow, OutcomeSource
-from evofuse.store.recorder import version_id_of
 from evofuse.store.run_queries import RunNotFoundError
 from evofuse.store.runs import RunRow
 from evofuse.store.skills import utcnow
@@ -63,7 +62,7 @@ def record_feedback(
         ).first() or FeedbackRow(run_id=run_id, tenant=run.tenant, user_hash=rater, score=score)
         row.score, row.comment, row.created_at = score, comment, utcnow()
         session.add(row)
-        if run.skill_name is not None and run.skill_version is not None:
+        if run.skill_version_id is not None:
             _upsert_outcome(session, run, rater, score)
         session.flush()
         return row
@@ -73,6 +72,7 @@ def _upsert_outcome(session: object, run: RunRow, rater: str, score: float) -> N
     from sqlmodel import Session
 
     assert isinstance(session, Session)
+    assert run.skill_version_id is not None
     assert run.skill_name is not None and run.skill_version is not None
     existing = session.exec(
         select(OutcomeRow).where(
@@ -85,13 +85,10 @@ def _upsert_outcome(session: object, run: RunRow, rater: str, score: float) -> N
         existing.score, existing.created_at = score, utcnow()
         session.add(existing)
         return
-    version_id = version_id_of(session, run.skill_name, run.skill_version, run.tenant)
-    if version_id is None:
-        return  # the skill was deleted since; the feedback row itself is kept
     session.add(
         OutcomeRow(
             run_id=run.id,
-            skill_version_id=version_id,
+            skill_version_id=run.skill_version_id,
             skill_name=run.skill_name,
             version=run.skill_version,
             tenant=run.tenant,

@@ -12,7 +12,7 @@ from sqlmodel import select
 from evofuse.store.db import Store
 from evofuse.store.outcomes import OutcomeRow, OutcomeSource
 from evofuse.store.runs import CandidateRow, RunRow, RunStatus, StepRow, VerdictRow
-from evofuse.store.skills import utcnow
+from evofuse.store.skills import SkillVersionRow, utcnow
 
 if TYPE_CHECKING:
     from evofuse.fusion import CandidateResult, FusionResult
@@ -54,6 +54,7 @@ class SqlRunRecorder:
                     user_hash=context.user or "",
                     thread_id=context.thread_id,
                     task=context.task,
+                    api_key_id=context.api_key_id,
                     owner=_OWNER,
                 )
             )
@@ -65,6 +66,11 @@ class SqlRunRecorder:
             run = self._run(session, run_id)
             run.skill_name = skill.get("name")
             run.skill_version = skill.get("version")
+            version_id = skill.get("version_id")
+            # A chooser of the user's own may offer a skill this library does not hold: the
+            # run keeps its name, and no outcome is credited to a version that does not exist.
+            if version_id is not None and session.get(SkillVersionRow, version_id) is not None:
+                run.skill_version_id = version_id
             session.add(run)
 
     def step_finished(self, run_id: str, index: int, name: str, result: FusionResult) -> None:
@@ -186,7 +192,7 @@ class SqlRunRecorder:
 
     def _judge_outcome(self, session: Any, run: RunRow) -> None:
         """The judge-derived score of a run: the best candidate score of each step, averaged."""
-        if run.skill_name is None or run.skill_version is None:
+        if run.skill_version_id is None or run.skill_name is None or run.skill_version is None:
             return
         steps = session.exec(select(StepRow).where(StepRow.run_id == run.id)).all()
         best: list[float] = []
@@ -196,13 +202,10 @@ class SqlRunRecorder:
                 best.append(max(float(s["score"]) for s in verdict.scores) / 10.0)
         if not best:
             return  # no judge scored anything (single mode, degraded): no evidence, not a zero
-        version_id = version_id_of(session, run.skill_name, run.skill_version, run.tenant)
-        if version_id is None:
-            return
         session.add(
             OutcomeRow(
                 run_id=run.id,
-                skill_version_id=version_id,
+                skill_version_id=run.skill_version_id,
                 skill_name=run.skill_name,
                 version=run.skill_version,
                 tenant=run.tenant,
@@ -211,20 +214,6 @@ class SqlRunRecorder:
                 source=OutcomeSource.JUDGE.value,
             )
         )
-
-
-def version_id_of(session: Any, name: str, version: int, tenant: str) -> int | None:
-    """The id of a skill version row, preferring the tenant's own skill over a global one."""
-    from evofuse.store.skills import SkillRow, SkillVersionRow
-
-    rows = session.exec(
-        select(SkillVersionRow.id, SkillRow.tenant)
-        .join(SkillRow, SkillRow.id == SkillVersionRow.skill_id)  # type: ignore[arg-type]
-        .where(SkillRow.name == name, SkillVersionRow.version == version)
-    ).all()
-    # Prefer the tenant's own skill of that name over a global one.
-    rows = sorted(rows, key=lambda r: r[1] != tenant)
-    return int(rows[0][0]) if rows else None
 
 
 def _candidate_row(step_id: int, c: CandidateResult) -> CandidateRow:

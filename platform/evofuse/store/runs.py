@@ -38,6 +38,7 @@ class RunRow(SQLModel, table=True):
         CheckConstraint(f"status IN ({_values(RunStatus)})", name="ck_runs_status"),
         Index("ix_runs_tenant_created", "tenant", "created_at"),
         Index("ix_runs_status_owner", "status", "owner"),
+        Index("ix_runs_skill_version", "skill_version_id"),
     )
 
     id: str = Field(sa_type=String(64), primary_key=True)
@@ -47,6 +48,12 @@ class RunRow(SQLModel, table=True):
     thread_id: str | None = Field(default=None, sa_type=String(128))
     skill_name: str | None = Field(default=None, sa_type=String(64))
     skill_version: int | None = None
+    # The exact version row the run used: name and number alone are ambiguous across scopes
+    # (a global and a tenant's skill may both be `sql-review` v1). Credit goes by this id.
+    skill_version_id: int | None = Field(default=None, foreign_key="skill_versions.id")
+    # The authenticated API key that started the run (None from the CLI or with auth off);
+    # set from the key the server verified, never from anything the client wrote.
+    api_key_id: str | None = Field(default=None, sa_type=String(32))
     # The request's last user message: evolution clusters and replays tasks (scrubbed first).
     task: str | None = Field(default=None, sa_type=Text)
     status: str = Field(default=RunStatus.RUNNING.value, sa_type=String(16))

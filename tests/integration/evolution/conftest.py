@@ -211,6 +211,7 @@ class Env:
         """One recorded run, its outcome and (optionally) the user's rated comment."""
         run_id = self.run_id(held_out=held_out)
         created = utcnow() - age
+        version_id = self.library.versions(skill)[version - 1].id if skill else None
         with self.store.session() as session:
             session.add(
                 RunRow(
@@ -220,6 +221,7 @@ class Env:
                     user_hash=user,
                     skill_name=skill,
                     skill_version=version if skill else None,
+                    skill_version_id=version_id,
                     task=task or TASKS[next(_runs) % len(TASKS)],
                     status=status,
                     answer=answer,
@@ -238,8 +240,7 @@ class Env:
                     error=error,
                 )
             )
-            if skill and score is not None:
-                version_id = self.library.versions(skill)[version - 1].id
+            if version_id is not None and score is not None:
                 session.add(
                     OutcomeRow(
                         run_id=run_id,

@@ -12,6 +12,8 @@ from evofuse.api import create_app
 from evofuse.services import Services
 from evofuse.skills import Bundle, BundleFile, Context, Scope
 from evofuse.store import OutcomeRow
+from evofuse.store.keys import find_key
+from evofuse.store.runs import RunRow
 from evofuse.testing import UpstreamServer
 from tests.support.databases import database_url  # noqa: F401  (sqlite + postgres fixture)
 from tests.unit.api.conftest import Api, api_settings
@@ -117,6 +119,35 @@ async def test_feedback_on_a_skill_run_is_an_outcome_of_that_version(tenants: Ap
         ("sql-review", 2, 1.0, "acme")
     ]
     assert outcomes[0].user_hash == tenants.services.hasher("acme", "ann")
+
+
+async def test_a_run_records_the_authenticated_key_and_credits_its_exact_version(
+    tenants: Api,
+) -> None:
+    # A second acme key: the run must name the key that sent it, not just the tenant.
+    tenants.key("acme")
+    response = await tenants.chat("acme", user="ann", evofuse={"skill": "sql-review"})
+    assert response.status_code == 200, response.text
+    run_id = response.json()["evofuse"]["run_id"]
+    key = find_key(tenants.services.store, tenants.keys["acme"])
+    with tenants.services.store.session() as session:
+        run = session.get(RunRow, run_id)
+    assert key is not None and run is not None
+    assert run.api_key_id == key.id
+    versions = tenants.services.library.versions("sql-review")
+    assert run.skill_version_id == versions[1].id  # v2, the active global version
+
+    feedback = {"run_id": run_id, "score": 0.25}
+    rated = await tenants.client.post("/v1/feedback", json=feedback, headers=tenants.auth("acme"))
+    assert rated.status_code == 200, rated.text
+    listed = await tenants.client.get(
+        "/v1/skills/sql-review/versions", headers=tenants.auth("globex")
+    )
+    assert listed.status_code == 200, listed.text
+    stats = [(v["version"], v["outcomes"], v["mean_score"]) for v in listed.json()]
+    # v1 was never used; v2 has the judge's outcome and the rating (the judge scores in (0, 1]).
+    assert stats[0] == (1, 0, None)
+    assert stats[1][:2] == (2, 2) and 0.25 < stats[1][2] < 1.0
 
 
 async def test_private_skills_stay_with_their_tenant(tenants: Api) -> None:

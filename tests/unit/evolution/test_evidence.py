@@ -67,6 +67,7 @@ def run(
                 user_hash=user,
                 skill_name="sql-review",
                 skill_version=1,
+                skill_version_id=1,
                 status=status,
                 task=task,
                 created_at=at,

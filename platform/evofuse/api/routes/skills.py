@@ -11,7 +11,7 @@ from evofuse.api.deps import PrincipalDep, StateDep
 from evofuse.api.errors import ApiError
 from evofuse.api.schemas import ErrorResponse, RollbackRequest
 from evofuse.api.state import ApiState
-from evofuse.skills.models import Context, SkillInfo, VersionInfo, aware
+from evofuse.skills.models import Context, SkillInfo, VersionInfo, VersionStats, aware
 from evofuse.store import Scope
 
 router = APIRouter(tags=["skills"])
@@ -45,11 +45,12 @@ def show_skill(
     return {**loaded.summary(), "skill_md": loaded.bundle.skill_md.decode("utf-8", "replace")}
 
 
-@router.get("/v1/skills/{name}/versions", response_model=list[VersionInfo], responses=_404)
+@router.get("/v1/skills/{name}/versions", response_model=list[VersionStats], responses=_404)
 def skill_versions(
     name: str, state: StateDep, principal: PrincipalDep, user: UserQuery = None
 ) -> Any:
-    return state.services.library.versions(name, context=_context(state, principal, user))
+    """Every version, oldest first, with the outcomes credited to it (`outcomes`, `mean_score`)."""
+    return state.services.library.version_stats(name, context=_context(state, principal, user))
 
 
 @router.post(
