@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from evofuse.cli.app import main
+from evofuse.store import Store, record_outcome
 from tests.unit.skills.conftest import SEED_SKILLS, skill_md, write_skill
 
 
@@ -139,3 +140,48 @@ def test_private_skills_by_user(
     ] == ["alice-notes"]
     assert run_json(capsys, "list", "--tenant", "acme", "--user", "bob", "--config", c) == []
     assert len(run_json(capsys, "list", "--all", "--config", c)) == 1
+
+
+def test_versions_report_the_outcomes_credited_to_each_exact_version(
+    capsys: pytest.CaptureFixture[str],
+    config: Path,
+    tmp_path: Path,
+    database_url: str,
+) -> None:
+    c = str(config)
+    write_skill(tmp_path / "g", "sql-review", "Review SQL.", "Global steps.\n")
+    write_skill(tmp_path / "t", "sql-review", "Review SQL.", "Acme's steps.\n")
+    assert run_json(capsys, "import", str(tmp_path / "g"), "--config", c)["counts"]["created"] == 1
+    tenant = ["--scope", "tenant", "--tenant", "acme", "--config", c]
+    assert run_json(capsys, "import", str(tmp_path / "t"), *tenant)["counts"]["created"] == 1
+    [global_v1] = run_json(capsys, "versions", "sql-review", "--scope", "global", "--config", c)
+    [acme_v1] = run_json(capsys, "versions", "sql-review", *tenant)
+    assert (global_v1["outcomes"], global_v1["mean_score"]) == (0, None)
+
+    store = Store(database_url)
+    try:
+        with store.session() as session:
+            for version_id, tenant_name, score in [
+                (global_v1["id"], "globex", 0.2),
+                (global_v1["id"], "initech", 0.6),
+                (acme_v1["id"], "acme", 1.0),
+            ]:
+                record_outcome(
+                    session,
+                    run_id=f"run-{tenant_name}",
+                    skill_version_id=version_id,
+                    skill_name="sql-review",
+                    version=1,
+                    tenant=tenant_name,
+                    user_hash="u",
+                    score=score,
+                    source="feedback",
+                )
+    finally:
+        store.close()
+    [global_v1] = run_json(capsys, "versions", "sql-review", "--scope", "global", "--config", c)
+    [acme_v1] = run_json(capsys, "versions", "sql-review", *tenant)
+    assert (global_v1["outcomes"], global_v1["mean_score"]) == (2, 0.4)
+    assert (acme_v1["outcomes"], acme_v1["mean_score"]) == (1, 1.0)
+    code, out, _ = run(capsys, "versions", "sql-review", *tenant)
+    assert code == 0 and "outcomes" in out and "1.000" in out
