@@ -60,9 +60,8 @@ from evofuse.config import Settings
 from evofuse.config.loader import settings_from_mapping
 from evofuse.fusion import FusionEngine
 from evofuse.identity import UserHasher
-from evofuse.runtime.context import EvoContext, RunRecorder, SkillChooser
+from evofuse.ports import RunInfo, RunRecorder, SkillChoice, SkillChooser
 from evofuse.runtime.runner import Runner
-from evofuse.runtime.state import SkillChoice
 from evofuse.services import Services
 from evofuse.testing import ModelBehavior, UpstreamScript, model_entry, upstream_process
 
@@ -203,9 +202,9 @@ class TimedRecorder:
         self.inner = inner
         self.clock = clock
 
-    def start(self, run_id: str, context: EvoContext) -> None:
+    def start(self, run_id: str, run: RunInfo) -> None:
         started = time.perf_counter()
-        self.inner.start(run_id, context)
+        self.inner.start(run_id, run)
         self.clock.add("recording", started)
 
     def skill_chosen(self, run_id: str, skill: SkillChoice | None) -> None:

@@ -13,7 +13,7 @@ from evofuse.config import Settings
 if TYPE_CHECKING:
     from evofuse.fusion import FusionEngine
     from evofuse.identity import UserHasher
-    from evofuse.runtime.context import SkillChooser
+    from evofuse.ports import SkillChooser
     from evofuse.runtime.runner import Runner
     from evofuse.skills.library import Library
     from evofuse.store import Store

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from evofuse.ports import RunInfo
 from evofuse.store import Store
 from evofuse.store.recorder import SqlRunRecorder
 from evofuse.store.runs import RunRow
@@ -90,23 +91,8 @@ def test_killed_process_leaves_an_interrupted_run(tmp_path: Path) -> None:
 
 
 def test_a_live_run_of_this_process_is_not_interrupted(tmp_path: Path) -> None:
-    from evofuse.config.loader import settings_from_mapping
-    from evofuse.fusion import FusionEngine
-    from evofuse.runtime.context import EvoContext
-
     store = Store(f"sqlite:///{tmp_path}/evofuse.db")
-    settings = settings_from_mapping(
-        {
-            "model_list": [
-                {"model_name": "m", "litellm_params": {"model": "openai/m", "api_key": "sk-xxxxxx"}}
-            ],
-            "fusion": {
-                "default_profile": "p",
-                "profiles": {"p": {"models": ["m"], "mode": "single"}},
-            },
-        }
-    )
     recorder = SqlRunRecorder(store)
-    recorder.start("live-run", EvoContext(engine=FusionEngine(settings)))
+    recorder.start("live-run", RunInfo())
     assert recorder.mark_interrupted() == 0
     store.close()

@@ -7,34 +7,15 @@ Graphs are compiled with `context_schema=EvoContext` and invoked with `context=E
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from evofuse.runtime.state import SkillChoice
+from evofuse.ports import RunInfo, RunRecorder, SkillChooser
 
 if TYPE_CHECKING:
-    from evofuse.fusion import FusionEngine, FusionResult
+    from evofuse.fusion import FusionEngine
 
-
-class SkillChooser(Protocol):
-    """Picks the skill version for a task (implemented by `evofuse.skills`)."""
-
-    def choose(
-        self, task: str, *, tenant: str | None, user: str | None, skill: str | None
-    ) -> SkillChoice | None: ...
-
-
-class RunRecorder(Protocol):
-    """Durably records runs as they happen (implemented by `evofuse.store`)."""
-
-    def start(self, run_id: str, context: EvoContext) -> None: ...
-
-    def skill_chosen(self, run_id: str, skill: SkillChoice | None) -> None: ...
-
-    def step_finished(self, run_id: str, index: int, name: str, result: FusionResult) -> None: ...
-
-    def step_failed(self, run_id: str, index: int, name: str, error: BaseException) -> None: ...
-
-    def finish(self, run_id: str, status: str, error: str | None = None) -> None: ...
+# The ports live in evofuse.ports; code written against this module keeps working.
+__all__ = ["EvoContext", "RunRecorder", "SkillChooser"]
 
 
 @dataclass
@@ -61,3 +42,14 @@ class EvoContext:
     # Stream the final answer as it is written (custom `delta` events). Off when nobody reads
     # the deltas: a streamed judge costs LiteLLM ~0.35 ms of CPU per chunk.
     stream_answer: bool = True
+
+    def run_info(self) -> RunInfo:
+        """What the recorder keeps about this run (not the engine, selector or overrides)."""
+        return RunInfo(
+            graph_id=self.graph_id,
+            tenant=self.tenant,
+            user=self.user,
+            thread_id=self.thread_id,
+            task=self.task,
+            api_key_id=self.api_key_id,
+        )

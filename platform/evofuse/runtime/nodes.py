@@ -49,7 +49,7 @@ def _ensure_run(
         return run_id, {}
     run_id = uuid.uuid4().hex
     if ctx.recorder is not None:
-        ctx.recorder.start(run_id, ctx)
+        ctx.recorder.start(run_id, ctx.run_info())
     return run_id, {"run_id": run_id}
 
 

@@ -160,7 +160,7 @@ class Runner:
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         if self.recorder is not None:
-            self.recorder.start(run_id, ctx)
+            self.recorder.start(run_id, ctx.run_info())
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
         state = {"messages": list(messages), "run_id": run_id}
         status, error = "succeeded", None

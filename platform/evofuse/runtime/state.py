@@ -8,27 +8,10 @@ from typing import Annotated, Any, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
+from evofuse.ports import SkillChoice, StepSpec
 
-class StepSpec(TypedDict, total=False):
-    """One phase of a skill: its name, what to do, and optionally the fusion mode to do it in."""
-
-    name: str
-    instruction: str
-    mode: str | None
-
-
-class SkillChoice(TypedDict, total=False):
-    """The skill version the Selector chose for this run."""
-
-    name: str
-    version: int
-    version_id: int  # primary key of the version row, for outcome records
-    instructions: str  # the SKILL.md body, given to every member as extra instructions
-    mode: str | None  # the skill's preferred fusion mode
-    steps: list[StepSpec]
-    score: float  # the Selector's ranking score (for the record and the live view)
-    scope: str  # global | tenant | user
-    reason: str  # why the Selector chose it, in words (shown by `run` and `demo`)
+# SkillChoice and StepSpec live in evofuse.ports; graphs written against this module keep working.
+__all__ = ["AgentState", "SkillChoice", "StepRecord", "StepSpec", "current_steps"]
 
 
 class StepRecord(TypedDict):

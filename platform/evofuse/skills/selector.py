@@ -46,7 +46,7 @@ from evofuse.store import OutcomeRow, SkillRow, SkillVersionRow, Status, Store
 from evofuse.store.evolution import canary_bucket, canary_percents
 
 if TYPE_CHECKING:
-    from evofuse.runtime.state import SkillChoice
+    from evofuse.ports import SkillChoice
 
 _LIVE = (Status.ACTIVE.value, Status.CANDIDATE.value)
 

@@ -16,8 +16,7 @@ from evofuse.store.skills import SkillVersionRow, utcnow
 
 if TYPE_CHECKING:
     from evofuse.fusion import CandidateResult, FusionResult
-    from evofuse.runtime.context import EvoContext
-    from evofuse.runtime.state import SkillChoice
+    from evofuse.ports import RunInfo, SkillChoice
 
 _OWNER = f"{socket.gethostname()}:{os.getpid()}"
 # A run of another host still `running` after this long is taken as dead: we cannot see its pid.
@@ -42,19 +41,19 @@ class SqlRunRecorder:
 
     # -- the RunRecorder protocol ---------------------------------------------------------
 
-    def start(self, run_id: str, context: EvoContext) -> None:
+    def start(self, run_id: str, run: RunInfo) -> None:
         with self.store.session() as session:
             if session.get(RunRow, run_id) is not None:
                 return  # resumed thread or a re-run node: the run already exists
             session.add(
                 RunRow(
                     id=run_id,
-                    graph=context.graph_id,
-                    tenant=context.tenant or "",
-                    user_hash=context.user or "",
-                    thread_id=context.thread_id,
-                    task=context.task,
-                    api_key_id=context.api_key_id,
+                    graph=run.graph_id,
+                    tenant=run.tenant or "",
+                    user_hash=run.user or "",
+                    thread_id=run.thread_id,
+                    task=run.task,
+                    api_key_id=run.api_key_id,
                     owner=_OWNER,
                 )
             )

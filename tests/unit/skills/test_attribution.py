@@ -19,7 +19,7 @@ from evofuse.config.models import EvolutionSettings
 from evofuse.evolution.evidence import EvidenceBuilder, is_held_out
 from evofuse.evolution.pii import default_scrubber
 from evofuse.identity import UserHasher
-from evofuse.runtime.context import EvoContext
+from evofuse.ports import RunInfo
 from evofuse.runtime.runner import Runner
 from evofuse.skills import Bundle, BundleFile, Context, Library, Scope
 from evofuse.skills.selector import LibrarySkillChooser, SelectorConfig
@@ -187,15 +187,7 @@ async def test_evolution_evidence_of_each_scope_holds_only_its_runs(world: World
     # A failed run of tenant tb: evidence against tb's own version only.
     recorder = SqlRunRecorder(world.library.store)
     failed = _evidence_run_id()
-    recorder.start(
-        failed,
-        EvoContext(
-            engine=world.runner.engine,
-            graph_id="assistant",
-            tenant="tb",
-            user=HASHER("tb", "erin"),
-        ),
-    )
+    recorder.start(failed, RunInfo(graph_id="assistant", tenant="tb", user=HASHER("tb", "erin")))
     recorder.skill_chosen(
         failed, {"name": "sql-review", "version": 1, "version_id": world.versions["tenant"]}
     )
