@@ -2,7 +2,8 @@
 
 Models are asked to end with a line `Answer: <final answer>` (`ANSWER_FORMAT`). Extraction:
 
-- `exact`: the final segment (the text after the last `Answer:`, else the last non-empty line),
+- `exact`: the final segment (the text after the last `Answer:` or `the answer is`, else the
+  last non-empty line),
   lower-cased with spacing, quotes, markdown and trailing punctuation removed, must equal the
   expected answer normalized the same way; when both are numbers they are compared as numbers.
 - `number`: the last number of the final segment (else of the whole reply) must equal the

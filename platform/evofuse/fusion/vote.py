@@ -16,8 +16,8 @@ from evofuse.fusion.types import CandidateResult, JudgeResult
 
 TIE_RULE = "a tie goes to the answer of the member listed first in the profile's models"
 
-# "Answer: X", "Final answer: X", "**Answer:** X" (the last one in the text counts).
-_ANSWER_LINE = re.compile(r"(?:final\s+)?answer\s*(?:is)?\s*[:=]\s*(.+)", re.IGNORECASE)
+# "Answer: X", "Final answer: X", "**Answer:** X", "The answer is X" (the last one counts).
+_ANSWER_LINE = re.compile(r"(?:final\s+)?answer(?:\s*[:=]|\s+is\s*:?)\s*(.+)", re.IGNORECASE)
 _NUMBER = re.compile(r"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)(?:/\d+)?")
 _MARKUP = re.compile(r"\\boxed\{|[*_`$\\]|^\s*[-#>]+\s+")  # a bullet needs its space: -4
 # A final segment longer than this is prose, not an answer: its last number means little.
@@ -27,7 +27,7 @@ _SHORT_WORDS = 12
 def final_segment(text: str) -> str:
     """The part of an answer that states the result.
 
-    The text after the last `Answer:` (or `Final answer:`, `answer is:`) when there is one,
+    The text after the last `Answer:` (or `Final answer:`, `answer is`) when there is one,
     else the last non-empty line. Markdown emphasis, code ticks, `$` and `\\boxed{` are removed.
     """
     matches = list(_ANSWER_LINE.finditer(text))

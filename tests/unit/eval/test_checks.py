@@ -21,6 +21,7 @@ def item(answer: str, check: str = "exact") -> SuiteItem:
         ("Some reasoning\n\nParis", "Paris", True),  # no Answer line: the last line
         ("Answer: 4.0", "4", True),  # numbers compare as numbers
         ("Answer: Paris, France", "Paris", False),
+        ("So the answer is 4.", "4", True),
     ],
 )
 def test_exact(reply: str, answer: str, ok: bool) -> None:
