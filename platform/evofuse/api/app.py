@@ -35,9 +35,12 @@ def create_app(config: Settings | Services) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(state.warm_up)
+        # Serve at once: LiteLLM's import and the embedding model load in a thread meanwhile
+        # (seconds). A request that comes first waits for the gateway outside its models' timers.
+        warming = asyncio.create_task(asyncio.to_thread(state.warm_up))
         async with state.runner:
             yield
+        await warming  # its thread uses the services closed below
         if owned:
             services.close()
 

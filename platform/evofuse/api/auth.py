@@ -31,6 +31,11 @@ class Principal:
 ANONYMOUS = Principal(tenant="", admin=True)
 
 
+def actor(principal: Principal) -> str:
+    """Who did it, for the audit log: the key's id (auth off: nobody could be told apart)."""
+    return principal.key_id or "anonymous (auth disabled)"
+
+
 def authenticate(store: Store, authorization: str | None, *, enabled: bool) -> Principal:
     """The principal of a request, or a 401 in OpenAI's shape."""
     if not enabled:

@@ -283,6 +283,9 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: str
     version: str
+    # "warming" for the first seconds after start: requests are served, and the first model call
+    # waits for the model library to finish loading (never counted in a member's latency).
+    models: Literal["warming", "ready"] = "ready"
 
 
 class ErrorDetail(BaseModel):

@@ -56,7 +56,15 @@ class ApiState:
         return self.settings.auth.enabled
 
     def warm_up(self) -> None:
-        """Pay the slow first-use costs (litellm import, skill index) before the first request."""
-        self.services.engine.gateway.warm_up()
-        self.services.selector.choose("warm up", tenant=None, user=None, skill=None)
-        log.info("EvoFuse API ready: graphs %s", ", ".join(self.runner.registry.ids))
+        """Pay the slow first-use costs (litellm import, embedding model) off the request path.
+
+        Runs in a thread while the server already answers; a failure here is logged, and the
+        first request that needs the part pays for it again.
+        """
+        try:
+            self.services.engine.gateway.warm_up()
+            self.services.selector.choose("warm up", tenant=None, user=None, skill=None)
+        except Exception:
+            log.exception("EvoFuse API warm-up failed; the first request will retry it")
+            return
+        log.info("EvoFuse API warm: graphs %s", ", ".join(self.runner.registry.ids))

@@ -10,6 +10,7 @@ from rich.console import Console
 from evofuse.cli import db as db_cli
 from evofuse.cli import demo, evolve, fuse, run, serve
 from evofuse.cli import eval as eval_cli
+from evofuse.cli import governance as governance_cli
 from evofuse.cli import keys as keys_cli
 from evofuse.cli import skills as skills_cli
 
@@ -30,6 +31,9 @@ app.command(name="serve")(serve.serve)
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(evolve.app, name="evolve")
 app.command(name="scheduler")(evolve.scheduler)
+app.add_typer(governance_cli.users_app, name="users")
+app.add_typer(governance_cli.audit_app, name="audit")
+app.add_typer(governance_cli.retention_app, name="retention")
 app.command(name="eval")(eval_cli.eval_command)
 app.add_typer(db_cli.app, name="db")
 

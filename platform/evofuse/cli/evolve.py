@@ -79,6 +79,15 @@ def evolve(
                 progress.update(task, description=what, completed=done, total=total or None)
 
             cycle = open_cycle(services, dry_run=dry_run, trigger="cli", progress=show)
+            from evofuse.store import audit
+
+            audit.record(
+                services.store,
+                actor=audit.cli_actor(),
+                action=audit.AuditAction.EVOLUTION_TRIGGER,
+                target=f"cycle {cycle.id}",
+                detail={"dry_run": dry_run},
+            )
             report = asyncio.run(cycle.run())
     finally:
         services.close()
@@ -154,6 +163,9 @@ def scheduler(config: ConfigOption = None) -> None:
 
     settings = load(config)
     cron_trigger(settings.evolution.schedule)  # a bad schedule fails before anything opens
+    retention = settings.storage.retention_days
+    if retention is not None:
+        cron_trigger(settings.storage.retention_schedule, "storage.retention_schedule")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     for name in ("evofuse", "apscheduler.executors"):  # each cycle's result and job runs
         logging.getLogger(name).setLevel(logging.INFO)
@@ -164,6 +176,13 @@ def scheduler(config: ConfigOption = None) -> None:
             f"Evolution scheduler: {settings.evolution.schedule!r} (UTC); first cycle at "
             f"{first.isoformat(timespec='seconds')}. Ctrl-C stops it."
         )
+        if retention is not None:
+            console.print(
+                f"Retention: run text older than {retention:g} days is "
+                f"{'deleted' if settings.storage.retention_mode.value == 'delete' else 'scrubbed'}"
+                " on "
+                f"{settings.storage.retention_schedule!r} (UTC)."
+            )
 
     from evofuse.localmodel import local_model_running
 

@@ -72,6 +72,7 @@ def create(
     config: ConfigOption = None,
 ) -> None:
     """Create a key for a tenant and print it once; it cannot be shown again."""
+    from evofuse.store import audit
     from evofuse.store.keys import create_key
 
     store = _store(config)
@@ -83,6 +84,14 @@ def create(
             rpm=rpm,
             daily_budget_usd=daily_budget_usd,
             admin=admin,
+        )
+        audit.record(
+            store,
+            actor=audit.cli_actor(),
+            action=audit.AuditAction.KEY_CREATE,
+            tenant=new.row.tenant,
+            target=new.row.id,
+            detail={"rpm": rpm, "daily_budget_usd": daily_budget_usd, "admin": admin},
         )
     finally:
         store.close()
@@ -144,11 +153,19 @@ def revoke(
     config: ConfigOption = None,
 ) -> None:
     """Revoke a key; requests with it are refused from now on."""
+    from evofuse.store import audit
     from evofuse.store.keys import revoke_key
 
     store = _store(config)
     try:
         row = revoke_key(store, key_id)
+        audit.record(
+            store,
+            actor=audit.cli_actor(),
+            action=audit.AuditAction.KEY_REVOKE,
+            tenant=row.tenant,
+            target=row.id,
+        )
     finally:
         store.close()
     if as_json:

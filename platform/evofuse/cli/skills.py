@@ -332,6 +332,16 @@ def rollback(
     library = _open(config)
     try:
         info = library.rollback(name, to=to, context=_context(tenant, user), scope=_scope(scope))
+        from evofuse.store import audit
+
+        audit.record(
+            library.store,
+            actor=audit.cli_actor(),
+            action=audit.AuditAction.SKILL_ROLLBACK,
+            tenant=info.tenant,
+            target=f"{name} v{info.version}",
+            detail={"scope": info.scope, "requested": to},
+        )
     finally:
         library.close()
     if as_json:

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,7 @@ from evofuse.store import (
     utcnow,
 )
 from evofuse.store.evolution import CanaryKind, CanaryRow, CanaryStatus, aware, open_canaries
+from evofuse.store.support import record_support
 
 if TYPE_CHECKING:
     from evofuse.skills.library import Library
@@ -55,9 +57,18 @@ class Publisher:
         self.store = library.store
 
     def publish(
-        self, proposal: Proposal, candidate: Candidate, evidence: SkillEvidence | None
+        self,
+        proposal: Proposal,
+        candidate: Candidate,
+        evidence: SkillEvidence | None,
+        *,
+        backing: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Publish a passed proposal; sets `new_version` and the final status and reason."""
+        """Publish a passed proposal; sets `new_version` and the final status and reason.
+
+        `backing` (run id, supporter) is stored as the new version's support, so forgetting a
+        user can tell which versions stood on their runs.
+        """
         scope, context = _context(evidence)
         if proposal.action == "retire":
             assert evidence is not None
@@ -89,6 +100,7 @@ class Publisher:
                     cycle_id=self.cycle_id,
                 )
             )
+            record_support(session, info.id, backing)
 
         published = self.library.publish(
             candidate.bundle,

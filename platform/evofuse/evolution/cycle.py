@@ -193,7 +193,9 @@ class EvolutionCycle:
         self.progress("reviewing canaries", 0, 1)
         report.canaries = publisher.review(dry_run=self.dry_run, now=self.now)
         self.progress("gathering evidence", 0, 1)
-        builder = EvidenceBuilder(self.store, evo, self.scrubber, self.now or utcnow())
+        builder = EvidenceBuilder(
+            self.store, evo, self.scrubber, self.now or utcnow(), self.settings.privacy
+        )
         evidence = builder.build()
         extractor = Extractor(self.library, evo, builder)
         self.progress("clustering tasks without a skill", 0, 1)
@@ -302,7 +304,7 @@ class EvolutionCycle:
         if self.dry_run:
             proposal.status, proposal.reason = "would_promote", "passed every check (dry run)"
             return
-        publisher.publish(proposal, candidate, draft.evidence)
+        publisher.publish(proposal, candidate, draft.evidence, backing=draft.backing)
 
     def _renew(self) -> None:
         assert self.lease is not None

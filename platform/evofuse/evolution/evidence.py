@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from evofuse.config.governance import PrivacySettings
 from evofuse.config.models import EvolutionSettings
 from evofuse.evolution.pii import Scrubber
 from evofuse.store import OutcomeRow, OutcomeSource, SkillRow, SkillVersionRow, Status, Store
@@ -33,6 +34,7 @@ from evofuse.store.evolution import CanaryRow as _CanaryRow
 from evofuse.store.evolution import CanaryStatus, aware
 from evofuse.store.feedback import FeedbackRow
 from evofuse.store.runs import RunRow, RunStatus, StepRow
+from evofuse.store.skills import Scope
 
 NEGATIVE_BELOW = 0.5  # a run scored below this is a negative signal
 HIGH_SCORE = 0.8  # a run scored at least this is a success worth learning from
@@ -157,10 +159,24 @@ class EvidenceBuilder:
     """Reads the store once per cycle and builds the evidence of every active skill version."""
 
     def __init__(
-        self, store: Store, settings: EvolutionSettings, scrubber: Scrubber, now: datetime
+        self,
+        store: Store,
+        settings: EvolutionSettings,
+        scrubber: Scrubber,
+        now: datetime,
+        privacy: PrivacySettings | None = None,
     ) -> None:
         self.store, self.settings, self.scrubber, self.now = store, settings, scrubber, now
         self._once = set(settings.count_tenant_once)
+        self.privacy = privacy or PrivacySettings()
+        self._unshared: set[str] = set()  # runs of tenants that keep to themselves
+
+    def excluded(self, skill: SkillEvidence | None, tenant: str) -> bool:
+        """`privacy.share_with_global: false`: the tenant's runs never teach a global skill or
+        the Extractor (skill None), only the tenant's own skills."""
+        if self.privacy.shares(tenant):
+            return False
+        return skill is None or skill.scope == Scope.GLOBAL.value
 
     def supporter(self, tenant: str, user_hash: str) -> str:
         if tenant in self._once:
@@ -255,6 +271,10 @@ class EvidenceBuilder:
                 if self.held_out(run_id):
                     continue
                 skill = by_version[version_id]
+                if self.excluded(skill, tenant):
+                    continue
+                if not self.privacy.shares(tenant):
+                    self._unshared.add(run_id)
                 self._item(skill, run_id, self.supporter(tenant, user_hash), created_at)
                 skill.outcomes += 1
                 (rated if source == OutcomeSource.FEEDBACK.value else judged)[
@@ -268,7 +288,7 @@ class EvidenceBuilder:
             item.score = sum(scores) / len(scores)
             skill.weight_sum += item.weight
             skill.weighted_score += item.weight * item.score
-            if item.score >= HIGH_SCORE:
+            if item.score >= HIGH_SCORE and run_id not in self._unshared:
                 high.append((run_id, item.supporter, item.score, item.created_at))
 
     def _failures(self, skills: list[SkillEvidence]) -> None:
@@ -286,6 +306,8 @@ class EvidenceBuilder:
             for run_id, tenant, user_hash, version_id, created_at in rows:
                 skill = by_version[version_id]
                 if self.held_out(run_id):
+                    continue
+                if self.excluded(skill, tenant):
                     continue
                 item = self._item(skill, run_id, self.supporter(tenant, user_hash), created_at)
                 item.failed, item.kind = True, "failure"

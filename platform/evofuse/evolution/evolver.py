@@ -42,6 +42,7 @@ class Draft:
     comments: tuple[str, ...] = ()  # raw feedback comments the LLM saw (verbatim guard)
     support: frozenset[str] = frozenset()  # supporters behind the cited evidence
     replay_tasks: tuple[str, ...] = ()  # held-out task texts (scrubbed)
+    backing: tuple[tuple[str, str], ...] = ()  # (run id, supporter) of the cited evidence
 
 
 def render_evidence(skill: SkillEvidence) -> str:
@@ -114,6 +115,7 @@ async def propose(
     proposal.evidence = [str(e) for e in cited][:50] if isinstance(cited, list) else []
     items = skill.cited(proposal.evidence)
     draft.support = frozenset(i.supporter for i in items)
+    draft.backing = tuple((i.run_id, i.supporter) for i in items)
     draft.comments = tuple(i.raw_comment for i in skill.items if i.raw_comment)
     proposal.supporters = len(draft.support)
     if action == "skip":

@@ -155,6 +155,9 @@ class Extractor:
         cited = answer.get("evidence")
         proposal.evidence = [str(e) for e in cited][:50] if isinstance(cited, list) else []
         draft.support = frozenset(ids[e].supporter for e in proposal.evidence if e in ids)
+        draft.backing = tuple(
+            (ids[e].run_id, ids[e].supporter) for e in proposal.evidence if e in ids
+        )
         proposal.supporters = len(draft.support)
         skill_md = answer.get("skill_md")
         if answer.get("action") != "create" or not isinstance(skill_md, str):

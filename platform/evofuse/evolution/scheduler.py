@@ -1,7 +1,9 @@
 """`evolution.schedule` (a crontab line, UTC) run by APScheduler inside `evofuse scheduler`.
 
 Several schedulers may run (one per machine, say); the database lease lets one cycle through
-at a time and the others log who holds it and wait for their next turn.
+at a time and the others log who holds it and wait for their next turn. With
+`storage.retention_days` set, the same scheduler also applies the retention policy daily
+(`storage.retention_schedule`); running it twice is harmless.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ logger = logging.getLogger(__name__)
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-def cron_trigger(schedule: str) -> Any:
+def cron_trigger(schedule: str, key: str = "evolution.schedule") -> Any:
     """APScheduler's CronTrigger for `evolution.schedule`; a bad line is a ConfigError.
 
     APScheduler 3 numbers weekdays from Monday = 0, crontab from Sunday = 0 (its own
@@ -50,7 +52,7 @@ def cron_trigger(schedule: str) -> Any:
         )
     except ValueError as exc:
         raise ConfigError(
-            f"evolution.schedule {schedule!r} is not a crontab line: {exc}",
+            f"{key} {schedule!r} is not a crontab line: {exc}",
             hint='Use five fields: minute hour day month weekday, e.g. "0 */6 * * *".',
         ) from None
 
@@ -66,6 +68,15 @@ def scheduled_cycle(services: Services) -> CycleReport | None:
         return None
     logger.info("evolution cycle %s %s: %s", report.id, report.status, report.summary())
     return report
+
+
+def scheduled_retention(services: Services) -> None:
+    """The scheduler's daily job when `storage.retention_days` is set."""
+    from evofuse.governance.retention import apply_retention
+
+    report = apply_retention(services.settings, services.store, actor="scheduler")
+    if report is not None:
+        logger.info("retention: %s", report.summary())
 
 
 def run_scheduler(
@@ -87,6 +98,17 @@ def run_scheduler(
         coalesce=True,
         misfire_grace_time=60,
     )
+    storage = services.settings.storage
+    if storage.retention_days is not None:
+        scheduler.add_job(
+            scheduled_retention,
+            cron_trigger(storage.retention_schedule, "storage.retention_schedule"),
+            args=[services],
+            id="retention",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=3600,
+        )
     if on_start is not None:
         on_start(trigger.get_next_fire_time(None, datetime.now(UTC)))
     scheduler.start()

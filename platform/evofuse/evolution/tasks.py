@@ -39,7 +39,7 @@ def held_out_tasks(builder: EvidenceBuilder, skills: list[SkillEvidence]) -> Non
         rows = stack.enter_context(stream(session, query))
         for run_id, skill_id, tenant, user_hash, task in rows:
             skill = wanted.get(skill_id)
-            if skill is None or len(skill.held_out) >= need:
+            if skill is None or len(skill.held_out) >= need or builder.excluded(skill, tenant):
                 continue
             if not task or not builder.held_out(run_id):
                 continue
@@ -70,6 +70,8 @@ def pool_tasks(
     with builder.store.session() as session, ExitStack() as stack:
         rows = stack.enter_context(stream(session, query))
         for run_id, tenant, user_hash, task in rows:
+            if builder.excluded(None, tenant):  # the Extractor writes global skills
+                continue
             target = held if builder.held_out(run_id) else pool
             if len(target) < limit and task:
                 target.append(Task(run_id, builder.supporter(tenant, user_hash), task))

@@ -3,15 +3,18 @@
 Later tables (runs, steps, evolution) get their own small module and one import line here.
 """
 
+from evofuse.store.audit import AuditRow
 from evofuse.store.evolution import CanaryRow, EvolutionRunRow, LeaseRow
 from evofuse.store.feedback import FeedbackRow
 from evofuse.store.keys import ApiKeyRow
 from evofuse.store.outcomes import OutcomeRow
 from evofuse.store.runs import CandidateRow, RunRow, StepRow, VerdictRow
 from evofuse.store.skills import SkillFileRow, SkillRow, SkillVersionRow
+from evofuse.store.support import SupportRow
 
 __all__ = [
     "ApiKeyRow",
+    "AuditRow",
     "CanaryRow",
     "CandidateRow",
     "EvolutionRunRow",
@@ -23,5 +26,6 @@ __all__ = [
     "SkillRow",
     "SkillVersionRow",
     "StepRow",
+    "SupportRow",
     "VerdictRow",
 ]

@@ -107,7 +107,7 @@ def test_the_scheduler_runs_one_cycle_job_on_the_configured_schedule(
 ) -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    from evofuse.config.models import EvolutionSettings
+    from evofuse.config.models import EvolutionSettings, StorageSettings
 
     seen: dict[str, object] = {}
 
@@ -118,6 +118,7 @@ def test_the_scheduler_runs_one_cycle_job_on_the_configured_schedule(
     monkeypatch.setattr(BlockingScheduler, "start", start)
     services = type("S", (), {"settings": type("C", (), {})()})()
     services.settings.evolution = EvolutionSettings(schedule="30 2 * * 1")
+    services.settings.storage = StorageSettings()  # no retention_days: no retention job
     firsts: list[object] = []
 
     scheduler.run_scheduler(services, on_start=firsts.append)  # type: ignore[arg-type]
@@ -127,3 +128,51 @@ def test_the_scheduler_runs_one_cycle_job_on_the_configured_schedule(
     assert seen["job"].func is scheduler.scheduled_cycle  # type: ignore[attr-defined]
     # crontab 1 is Monday (APScheduler alone would read it as Tuesday)
     assert len(firsts) == 1 and firsts[0].weekday() == 0  # type: ignore[attr-defined]
+
+
+def test_with_retention_days_the_scheduler_also_runs_retention_daily(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from evofuse.config.models import EvolutionSettings, StorageSettings
+
+    jobs: dict[str, object] = {}
+
+    def start(self: BlockingScheduler) -> None:
+        jobs.update({job.id: job for job in self.get_jobs()})
+
+    monkeypatch.setattr(BlockingScheduler, "start", start)
+    services = type("S", (), {"settings": type("C", (), {})()})()
+    services.settings.evolution = EvolutionSettings()
+    services.settings.storage = StorageSettings(retention_days=30, retention_schedule="5 4 * * *")
+    scheduler.run_scheduler(services)  # type: ignore[arg-type]
+    retention = jobs["retention"]
+    assert retention.func is scheduler.scheduled_retention  # type: ignore[attr-defined]
+    assert str(retention.trigger) == (  # type: ignore[attr-defined]
+        "cron[month='*', day='*', day_of_week='*', hour='4', minute='5']"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '{"action": "improve", "evidence": ["e1"], "rationale": "because the sub',
+            {"action": "improve", "evidence": ["e1"], "rationale": "because the sub"},
+        ),
+        ('{"action": "skip", "evidence": ["e1", "e', {"action": "skip", "evidence": ["e1", "e"]}),
+        ('{"action": "skip", "rationale"', {"action": "skip"}),
+        ('{"a": "x\\', {"a": "x"}),
+    ],
+)
+def test_an_answer_cut_off_by_max_tokens_is_closed_where_it_stopped(
+    text: str, expected: dict[str, object]
+) -> None:
+    assert parse_json_object(text) == expected
+
+
+@pytest.mark.parametrize("text", ["{", '{"action": }', "not json {", "<html>{{{</html>"])
+def test_garbage_is_still_no_json_object(text: str) -> None:
+    with pytest.raises(ValueError, match="holds no JSON object"):
+        parse_json_object(text)

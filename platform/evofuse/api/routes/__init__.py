@@ -2,8 +2,16 @@
 
 from fastapi import APIRouter
 
-from evofuse.api.routes import catalog, chat, evolution, ops, runs, skills
+from evofuse.api.routes import catalog, chat, evolution, governance, ops, runs, skills
 
 
 def routers() -> list[APIRouter]:
-    return [chat.router, catalog.router, runs.router, skills.router, evolution.router, ops.router]
+    return [
+        chat.router,
+        catalog.router,
+        runs.router,
+        skills.router,
+        evolution.router,
+        governance.router,
+        ops.router,
+    ]

@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from evofuse.api.auth import Principal
+from evofuse.api.auth import Principal, actor
 from evofuse.api.deps import PrincipalDep, StateDep
 from evofuse.api.errors import ApiError
 from evofuse.api.schemas import ErrorResponse, RollbackRequest
 from evofuse.api.state import ApiState
 from evofuse.skills.models import Context, SkillInfo, VersionInfo, VersionStats, aware
-from evofuse.store import Scope
+from evofuse.store import Scope, audit
 
 router = APIRouter(tags=["skills"])
 _404: dict[int | str, dict[str, Any]] = {
@@ -76,4 +76,13 @@ def rollback_skill(
             "it back.",
             code="admin_required",
         )
-    return library.rollback(name, to=body.to if body else None, context=context, scope=scope)
+    info = library.rollback(name, to=body.to if body else None, context=context, scope=scope)
+    audit.record(
+        state.store,
+        actor=actor(principal),
+        action=audit.AuditAction.SKILL_ROLLBACK,
+        tenant=info.tenant if scope is not Scope.GLOBAL else "",
+        target=f"{name} v{info.version}",
+        detail={"scope": scope.value, "requested": body.to if body else None},
+    )
+    return info

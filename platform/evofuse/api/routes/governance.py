@@ -1,0 +1,77 @@
+"""DELETE /v1/users/{user_id} (forget a user) and GET /v1/audit (the audit log): admin keys.
+
+An admin key acts for its own tenant by default; `?tenant=NAME` names another one (an operator's
+key, say, forgetting a user of a customer tenant).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from evofuse.api.auth import Principal, actor
+from evofuse.api.deps import PrincipalDep, StateDep
+from evofuse.api.errors import ApiError
+from evofuse.api.schemas import ErrorResponse
+from evofuse.governance.forget import Forgetter
+from evofuse.store import audit
+from evofuse.textcheck import UnsafeTextError, check_text
+
+router = APIRouter(tags=["governance"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse},
+    401: {"model": ErrorResponse},
+    403: {"model": ErrorResponse},
+}
+TenantQuery = Annotated[
+    str | None,
+    Query(max_length=128, description="The tenant acted for (default: the key's own)"),
+]
+
+
+def _require_admin(principal: Principal, what: str) -> None:
+    if not principal.admin:
+        raise ApiError(
+            403,
+            f"Only an admin key may {what}: create one with `evofuse keys create --tenant NAME "
+            "--admin`.",
+            code="admin_required",
+        )
+
+
+@router.delete("/v1/users/{user_id}", responses=_ERRORS)
+async def forget_user(
+    user_id: str, state: StateDep, principal: PrincipalDep, tenant: TenantQuery = None
+) -> dict[str, Any]:
+    """Delete everything recorded about one end user (the `user` sent with their requests) and
+    re-check the skill versions their runs backed; the report says what was retired."""
+    _require_admin(principal, "forget a user")
+    try:
+        check_text(user_id, "user_id")
+    except UnsafeTextError as exc:
+        raise ApiError(400, f"{exc.message} {exc.hint}", code=exc.code, param="user_id") from None
+    tenant = principal.tenant if tenant is None else tenant
+    user_hash = state.services.hasher(tenant, user_id)
+    assert user_hash is not None  # a path parameter is never empty
+    forgetter = Forgetter(state.settings, state.store, state.services.library)
+    report = await asyncio.to_thread(
+        forgetter.forget, tenant=tenant, user_hash=user_hash, actor=actor(principal)
+    )
+    return {"object": "user.forgotten", "summary": report.summary(), **report.model_dump()}
+
+
+@router.get("/v1/audit", responses=_ERRORS)
+def audit_log(
+    state: StateDep,
+    principal: PrincipalDep,
+    tenant: TenantQuery = None,
+    action: Annotated[str | None, Query(max_length=32, description="e.g. user.forget")] = None,
+    limit: int = Query(default=50, ge=1, le=500),
+) -> dict[str, Any]:
+    """Admin actions, newest first: rollbacks, keys created and revoked, forgotten users,
+    versions retired or flagged for review, evolution triggers, retention runs."""
+    _require_admin(principal, "read the audit log")
+    rows = audit.entries(state.store, tenant=tenant, action=action, limit=limit)
+    return {"object": "list", "data": [audit.document(row) for row in rows]}
