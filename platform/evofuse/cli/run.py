@@ -49,6 +49,11 @@ def run(
     Shows the chosen skill, each step and each pool member as it finishes, then the answer and
     where the run was recorded. With --json, prints the answer and the run's `evofuse` object.
     """
+    from evofuse.llm import preload_in_background
+
+    # LiteLLM's import (seconds) overlaps the database, the graph and the skill selection; the
+    # fused steps wait for the warm gateway before their members' timers start.
+    preload_in_background()
     from evofuse.localmodel import local_model_running
     from evofuse.services import Services
 
@@ -57,6 +62,7 @@ def run(
         task = sys.stdin.read()
     _check_task(task, user, settings.api.max_message_chars)
     services = Services.from_settings(settings)
+    services.engine.gateway.start_warm_up()
     options: dict[str, Any] = {
         "user": user,
         "thread_id": thread,
