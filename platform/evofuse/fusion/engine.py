@@ -364,7 +364,9 @@ class _Run:
         prompt_id = judge.judge_prompt(mode).id
         self.prompt_versions.append(prompt_id)
         failures: list[str] = []
+        timeouts = 0
         judges = [m for m in (self.profile.judge, self.profile.fallback_judge) if m]
+        judging_since = time.perf_counter()
         for attempt, model in enumerate(judges):
             yield JudgeStarted(model)
             streamer = judge.AnswerStreamer()
@@ -380,6 +382,7 @@ class _Run:
                 verdict = judge.parse_verdict(final.content, mode, ballot)
             except (LLMCallError, ValueError) as exc:
                 reason = exc.message if isinstance(exc, LLMCallError) else str(exc)
+                timeouts += isinstance(exc, LLMCallError) and exc.status == "timeout"
                 failures.append(f"judge {model}: {reason}")
                 if final is not None:
                     self.extra_calls.append(final)
@@ -426,7 +429,9 @@ class _Run:
         )
         result = JudgeResult(
             model=judges[-1] if judges else None,
-            status="error",
+            # Every judge ran out of time: say so, with the time spent waiting for them.
+            status="timeout" if judges and timeouts == len(judges) else "error",
+            latency_ms=(time.perf_counter() - judging_since) * 1000,
             winner=pick.model,
             error="; ".join(failures),
             seed=ballot.seed,

@@ -10,7 +10,7 @@ from evofuse.config import FusionMode
 from evofuse.fusion.auto import ModeChoice
 
 CandidateStatus = Literal["ok", "error", "timeout", "cancelled"]
-JudgeStatus = Literal["ok", "error", "skipped"]
+JudgeStatus = Literal["ok", "error", "timeout", "skipped"]
 
 
 class CandidateResult(BaseModel):

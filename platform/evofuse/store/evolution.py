@@ -21,6 +21,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from evofuse.errors import UserError
 from evofuse.store.db import Store
+from evofuse.store.processes import local_owner_alive
 from evofuse.store.skills import utcnow
 
 CYCLE_LEASE = "evolution-cycle"
@@ -126,8 +127,8 @@ class LeaseHeldError(UserError):
         super().__init__(
             f"An evolution cycle is already running{cycle}: the lease is held by {holder} "
             f"since {since.isoformat(timespec='seconds')}.",
-            hint=f"Wait for it to finish, or until {until.isoformat(timespec='seconds')} if "
-            "that process died (the lease then expires by itself).",
+            hint="Wait for it to finish. A holder that died on this host is replaced at once; "
+            f"one on another host keeps the lease until {until.isoformat(timespec='seconds')}.",
         )
 
 
@@ -139,7 +140,11 @@ class Lease:
 
 
 def acquire_lease(store: Store, holder: str, ttl: timedelta, name: str = CYCLE_LEASE) -> Lease:
-    """Take the lease, or raise `LeaseHeldError` naming who has it."""
+    """Take the lease, or raise `LeaseHeldError` naming who has it.
+
+    A lease held by a process of this host that no longer exists is taken over at once; the
+    TTL only decides for holders on other hosts, whose processes nobody here can see.
+    """
     now = utcnow()
     expires = now + ttl
     try:
@@ -147,19 +152,23 @@ def acquire_lease(store: Store, holder: str, ttl: timedelta, name: str = CYCLE_L
             session.add(LeaseRow(name=name, holder=holder, acquired_at=now, expires_at=expires))
         return Lease(name, holder, expires)
     except IntegrityError:
-        pass  # the row exists: take it over only if it expired (or is ours already)
+        pass  # the row exists: take it over only if it expired, is ours, or its holder died
     table = LeaseRow.__table__  # type: ignore[attr-defined]
     with store.session() as session:
+        claimable = (table.c.expires_at < now) | (table.c.holder == holder)
+        current = session.get(LeaseRow, name)
+        if current is not None and local_owner_alive(current.holder) is False:
+            # Matching on the dead holder's name keeps the take-over atomic: of two processes
+            # racing for it, only the first UPDATE still finds that holder.
+            claimable = claimable | (table.c.holder == current.holder)
         taken = session.connection().execute(
             sa_update(table)
-            .where(
-                table.c.name == name,
-                (table.c.expires_at < now) | (table.c.holder == holder),
-            )
+            .where(table.c.name == name, claimable)
             .values(holder=holder, acquired_at=now, expires_at=expires, cycle_id=None)
         )
         if taken.rowcount == 1:
             return Lease(name, holder, expires)
+        session.expire_all()  # read who holds it now, not the row loaded above
         row = session.get(LeaseRow, name)
         assert row is not None  # leases are never deleted, only handed over
         raise LeaseHeldError(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +9,7 @@ from sqlmodel import select
 
 from evofuse.store.db import Store
 from evofuse.store.outcomes import OutcomeRow, OutcomeSource
+from evofuse.store.processes import local_owner_alive, this_process
 from evofuse.store.runs import CandidateRow, RunRow, RunStatus, StepRow, VerdictRow
 from evofuse.store.skills import SkillVersionRow, utcnow
 
@@ -18,19 +17,8 @@ if TYPE_CHECKING:
     from evofuse.fusion import CandidateResult, FusionResult
     from evofuse.ports import RunInfo, SkillChoice
 
-_OWNER = f"{socket.gethostname()}:{os.getpid()}"
 # A run of another host still `running` after this long is taken as dead: we cannot see its pid.
 STALE_AFTER = timedelta(hours=6)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class SqlRunRecorder:
@@ -54,7 +42,7 @@ class SqlRunRecorder:
                     thread_id=run.thread_id,
                     task=run.task,
                     api_key_id=run.api_key_id,
-                    owner=_OWNER,
+                    owner=this_process(),
                 )
             )
 
@@ -88,6 +76,9 @@ class SqlRunRecorder:
                 degraded=result.degraded,
                 degraded_reasons=result.degraded_reasons,
                 prompt_versions=result.prompt_versions,
+                mode_choice=None
+                if result.mode_choice is None
+                else result.mode_choice.model_dump(mode="json"),
             )
             session.add(step)
             session.flush()
@@ -156,21 +147,17 @@ class SqlRunRecorder:
     def mark_interrupted(self) -> int:
         """Mark runs whose process died mid-run as `interrupted`; return how many."""
         now = utcnow()
-        host = socket.gethostname()
         count = 0
         with self.store.session() as session:
             running = session.exec(select(RunRow).where(RunRow.status == RunStatus.RUNNING.value))
             for run in running:
-                run_host, _, pid = run.owner.rpartition(":")
                 created = (
                     run.created_at
                     if run.created_at.tzinfo
                     else run.created_at.replace(tzinfo=now.tzinfo)
                 )
-                if run_host == host and pid.isdigit():
-                    dead = int(pid) != os.getpid() and not _pid_alive(int(pid))
-                else:
-                    dead = now - created > STALE_AFTER
+                alive = local_owner_alive(run.owner)
+                dead = now - created > STALE_AFTER if alive is None else not alive
                 if dead:
                     run.status = RunStatus.INTERRUPTED.value
                     run.error = f"the process running it ({run.owner}) stopped before it finished"
