@@ -116,18 +116,18 @@ class SkillsSettings(_Strict):
 class StorageSettings(_Strict):
     database_url: str = "sqlite:///.evofuse/evofuse.db"
     chroma: str = ".evofuse/chroma"
-
-
-class EvolutionSettings(_Strict):
-    """`evolution:`. The first three keys are the contract; the rest are EvoFuse extensions,
-    each with a safe default (see "How evolution works and how to keep it safe" in the README)."""
-
     # Run text (tasks, answers, candidates, rationales, comments) older than this many days is
     # deleted or scrubbed by `evofuse retention run` and daily by `evofuse scheduler`; outcome
     # scores stay. None keeps everything.
     retention_days: float | None = Field(default=None, gt=0)
     retention_mode: RetentionMode = RetentionMode.DELETE
     retention_schedule: str = "17 3 * * *"  # crontab line (UTC) for the scheduler's job
+
+
+class EvolutionSettings(_Strict):
+    """`evolution:`. The first three keys are the contract; the rest are EvoFuse extensions,
+    each with a safe default (see "How evolution works and how to keep it safe" in the README)."""
+
     schedule: str = "0 */6 * * *"
     min_distinct_users: int = Field(default=3, ge=1)
     profile: str | None = None  # default: fusion.default_profile
@@ -207,6 +207,8 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     graphs: str = "langgraph.json"
     local_model: LocalModelSettings = LocalModelSettings()
+    api: ApiSettings = ApiSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @classmethod
     def settings_customise_sources(
@@ -219,8 +221,6 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The YAML file arrives as init data; EVOFUSE_* variables must win over it.
         return (env_settings, init_settings)
-    api: ApiSettings = ApiSettings()
-    privacy: PrivacySettings = PrivacySettings()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Self:
