@@ -202,3 +202,46 @@ def test_auto_budget_estimate_is_the_costliest_mode(pool: FakePool) -> None:
     vote = pool.engine({"mode": "vote"}).estimate(user)
     assert auto.total_usd == pytest.approx(debate.total_usd)
     assert vote.total_usd < debate.total_usd and not any("judge" in line for line in vote.lines)
+
+
+async def test_auto_steps_are_recorded_with_their_reason_and_rated_runs_teach_auto(
+    pool: FakePool, tmp_path: Path
+) -> None:
+    from evofuse.fusion import FusionEngine
+    from evofuse.ports import RunInfo
+    from evofuse.store.mode_outcomes import SqlModeEvidence
+    from evofuse.store.recorder import SqlRunRecorder
+
+    pool.model("m1", content="Answer: 4")
+    pool.model("m2", content="Answer: 4")
+    pool.model("j", content=verdict(answer="Answer: 4"))
+    store = Store(f"sqlite:///{tmp_path}/loop.db")
+    recorder = SqlRunRecorder(store)
+    chooser = ModeChooser(SqlModeEvidence(store), AutoPolicy(min_trials=1))
+    engine = FusionEngine(pool.settings({"mode": "auto"}), mode_chooser=chooser)
+    user = [{"role": "user", "content": "2+2?"}]
+    modes = []
+    for i in range(3):
+        run_id = f"run-{i}"
+        recorder.start(run_id, RunInfo(tenant="acme"))
+        with store.session() as session:  # the Selector's choice, as the runtime records it
+            row = session.get(RunRow, run_id)
+            assert row is not None
+            row.skill_name = "math"
+            session.add(row)
+        result = await engine.run(user, skill="math", tenant="acme", run_id=run_id)
+        recorder.step_finished(run_id, 0, "answer", result)
+        recorder.finish(run_id, "succeeded")
+        record_feedback(store, run_id=run_id, score=1.0, tenant="acme")
+        modes.append(result.mode.value)
+    # warm-up walks the modes cheapest first because each rated run is seen by the next choice
+    assert modes == ["single", "vote", "best-of"]
+    with store.session() as session:
+        from sqlmodel import select
+
+        steps = session.exec(select(StepRow).order_by(StepRow.run_id)).all()
+        assert [s.mode for s in steps] == modes
+        assert steps[1].mode_choice is not None
+        assert steps[1].mode_choice["mode"] == "vote"
+        assert "exploring" in steps[1].mode_choice["reason"]
+    store.close()

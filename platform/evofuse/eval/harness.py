@@ -98,7 +98,7 @@ def model_calls(result: FusionResult, profile: FusionProfile) -> int:
     judge = result.judge
     if judge.status == "skipped":
         return members
-    if judge.status == "error":  # every configured judge was tried and failed
+    if judge.status != "ok":  # every configured judge was tried and failed (error, timeout)
         return members + len([j for j in (profile.judge, profile.fallback_judge) if j])
     return members + (2 if judge.error else 1)  # an error on success: the fallback answered
 

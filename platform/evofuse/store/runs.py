@@ -90,6 +90,8 @@ class StepRow(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     prompt_versions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Mode `auto` only: the mode it chose for this step and why (the evidence it weighed).
+    mode_choice: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
