@@ -12,11 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel
 
-from evofuse.api.auth import Principal
+from evofuse.api.auth import Principal, actor
 from evofuse.api.deps import PrincipalDep, StateDep
 from evofuse.api.errors import ApiError
 from evofuse.api.schemas import ErrorResponse
 from evofuse.evolution import get_cycle, list_cycles, open_cycle
+from evofuse.store import audit
 
 router = APIRouter(tags=["evolution"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -53,6 +54,15 @@ async def start_run(
     _require_admin(principal)
     dry_run = body.dry_run if body else False
     cycle = await asyncio.to_thread(open_cycle, state.services, dry_run=dry_run, trigger="api")
+    await asyncio.to_thread(
+        audit.record,
+        state.store,
+        actor=actor(principal),
+        action=audit.AuditAction.EVOLUTION_TRIGGER,
+        tenant=principal.tenant,
+        target=f"cycle {cycle.id}",
+        detail={"dry_run": dry_run},
+    )
     task = asyncio.create_task(cycle.run())
     _running.add(task)
     task.add_done_callback(_running.discard)
