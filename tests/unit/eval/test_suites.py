@@ -117,3 +117,10 @@ def test_unknown_reasoning_gym_dataset_suggests_close_names() -> None:
     with pytest.raises(SuiteError, match="Unknown reasoning-gym dataset 'basic_arithmetc'") as e:
         load_suite("rg:basic_arithmetc")
     assert e.value.hint and "basic_arithmetic" in e.value.hint
+
+
+def test_the_example_suite_loads() -> None:
+    suite = load_suite(str(Path(__file__).parents[3] / "examples" / "suites" / "basics.jsonl"))
+    assert len(suite.items) == 16
+    assert {i.check for i in suite.items} == {"contains", "number", "regex", "exact"}
+    assert {i.skill for i in suite.items} == {"facts", "arithmetic", "words"}
