@@ -43,7 +43,7 @@ async def test_merge_returns_judge_synthesis_and_accounts_every_call(pool: FakeP
     # run() calls the judge without streaming: its usage comes from the completion body
     assert result.prompt_tokens == 4 * 11 and result.completion_tokens == 4 * 7
     assert not result.degraded
-    assert result.prompt_versions == ["judge_merge.v1"]
+    assert result.prompt_versions == ["judge_merge.v1", "judge_input.v1"]
 
 
 async def test_best_of_returns_the_winning_candidate_verbatim(pool: FakePool) -> None:

@@ -241,6 +241,13 @@ class _Run:
         if self.profile.mode is FusionMode.DEBATE:
             for round_ in range(1, self.profile.debate_rounds + 1):
                 latest = latest_answers(rounds)
+                if len(latest) < 2:
+                    # One answer has nobody to debate with: revising it would cost calls for
+                    # nothing. The judge is skipped below for the same reason.
+                    self.degraded.append(
+                        f"only {len(latest)} member answered, so no revision rounds were run"
+                    )
+                    break
                 revisions: list[CandidateResult] = []
                 async for event in self._round(
                     round_, [c.model for c in latest], self._revise_call(latest)
@@ -362,7 +369,8 @@ class _Run:
         ballot = judge.Ballot.shuffle(survivors, self.plan.seed)
         messages = judge.judge_messages(mode, self.plan.messages, ballot)
         prompt_id = judge.judge_prompt(mode).id
-        self.prompt_versions.append(prompt_id)
+        # Both prompts shape the verdict: the judge's instructions and the ballot around it.
+        self.prompt_versions += [prompt_id, judge.judge_input_prompt().id]
         failures: list[str] = []
         timeouts = 0
         judges = [m for m in (self.profile.judge, self.profile.fallback_judge) if m]

@@ -71,11 +71,16 @@ def judge_prompt(mode: FusionMode) -> Prompt:
     return load_prompt("judge_best_of" if mode is FusionMode.BEST_OF else "judge_merge")
 
 
+def judge_input_prompt() -> Prompt:
+    """The template that puts the conversation and the anonymized candidates before the judge."""
+    return load_prompt("judge_input")
+
+
 def judge_messages(
     mode: FusionMode, conversation: Sequence[Message], ballot: Ballot
 ) -> list[Message]:
     blocks = [f"[{label}]\n{cand.content}" for label, cand in ballot.labelled]
-    user = load_prompt("judge_input").render(
+    user = judge_input_prompt().render(
         conversation=render_conversation(conversation), candidates="\n\n".join(blocks)
     )
     return [

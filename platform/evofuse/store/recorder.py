@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -115,9 +116,14 @@ class SqlRunRecorder:
             session.add(run)
 
     def step_failed(self, run_id: str, index: int, name: str, error: BaseException) -> None:
-        message = str(error) or type(error).__name__
+        # A step the caller cancelled (a client that went away) did not fail: say which it was.
+        cancelled = isinstance(error, asyncio.CancelledError | GeneratorExit)
+        status = "cancelled" if cancelled else "failed"
+        message = (
+            "the caller cancelled the run" if cancelled else str(error) or type(error).__name__
+        )
         with self.store.session() as session:
-            step = StepRow(run_id=run_id, index=index, name=name, status="failed", error=message)
+            step = StepRow(run_id=run_id, index=index, name=name, status=status, error=message)
             session.add(step)
             session.flush()
             assert step.id is not None

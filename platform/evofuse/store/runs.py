@@ -78,7 +78,7 @@ class StepRow(SQLModel, table=True):
     index: int
     name: str = Field(sa_type=String(128))
     mode: str | None = Field(default=None, sa_type=String(16))
-    status: str = Field(sa_type=String(16))  # succeeded | failed
+    status: str = Field(sa_type=String(16))  # succeeded | failed | cancelled
     content: str | None = Field(default=None, sa_type=Text)
     error: str | None = Field(default=None, sa_type=Text)
     cost_usd: float | None = None
