@@ -4,7 +4,10 @@ The LLM (the evolution profile, through the fusion engine) sees the current SKIL
 chosen evidence items, and answers with exactly one of improve, redescribe, create, retire or
 skip, a rationale citing evidence ids, and — for improve/redescribe — a small list of exact
 edits. What comes back is checked here before the gate: the action is known, the cited ids
-exist, the edits apply, the patch stays within bounds and is no context collapse.
+exist, the edits apply, the patch stays within bounds and is no context collapse. The answer is
+asked for with a JSON schema whose `find` choices are the skill's own unique lines and whose
+evidence ids are the prompt's (see `structured`), so even a small local model proposes an edit
+that applies; the checks here still hold for providers that ignore the schema.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from evofuse.config.models import EvolutionSettings
 from evofuse.evolution.evidence import SkillEvidence
 from evofuse.evolution.patch import (
+    Edit,
     PatchError,
     added_text,
     apply_edits,
@@ -24,6 +28,13 @@ from evofuse.evolution.patch import (
 from evofuse.evolution.pii import Scrubber
 from evofuse.evolution.prompts import load_prompt
 from evofuse.evolution.report import Action, Proposal
+from evofuse.evolution.structured import (
+    MAX_EDITS,
+    data_block,
+    evolver_schema,
+    find_choices,
+    quoted,
+)
 from evofuse.evolution.thinker import Thinker, UnparseableAnswer
 from evofuse.skills.spec import parse_skill_md
 
@@ -46,6 +57,7 @@ class Draft:
 
 
 def render_evidence(skill: SkillEvidence) -> str:
+    """The evidence items; what users or models wrote is a JSON string on its item's line."""
     lines = []
     for item in skill.items:
         head = f"[{item.id}] user {item.supporter[:6]} · {item.kind}"
@@ -56,11 +68,11 @@ def render_evidence(skill: SkillEvidence) -> str:
         head += f" · weight {item.weight:.2f}"
         lines.append(head)
         if item.task:
-            lines.append(f"  task: {item.task}")
+            lines.append(f"  task: {quoted(item.task)}")
         for step in item.steps:
-            lines.append(f"  step {step}")
+            lines.append(f"  step: {quoted(step)}")
         if item.comment:
-            lines.append(f"  comment: {item.comment}")
+            lines.append(f"  comment: {quoted(item.comment)}")
     return "\n".join(lines) or "(no items)"
 
 
@@ -86,9 +98,16 @@ async def propose(
     prompt = template.render(
         name=skill.name,
         version=str(skill.version),
-        skill_md=current_md,
+        skill_md=data_block("skill", current_md),
         summary=summary_line(skill),
-        evidence=render_evidence(skill),
+        evidence=data_block("evidence", render_evidence(skill)),
+        max_edits=str(MAX_EDITS),
+        min_users=str(settings.min_distinct_users),
+    )
+    schema = evolver_schema(
+        [i.id for i in skill.items],
+        find_choices(current_md),
+        min_cited=settings.min_distinct_users,
     )
     proposal = Proposal(
         source="evolver",
@@ -101,7 +120,11 @@ async def propose(
     draft = Draft(proposal, skill, current_md, None)
     try:
         answer, proposal.cost_usd = await thinker.decide(
-            prompt, what=f"evolving {skill.name}", prompt_id=template.id
+            prompt,
+            what=f"evolving {skill.name}",
+            prompt_id=template.id,
+            schema=schema,
+            schema_name="proposal",
         )
     except UnparseableAnswer as exc:
         proposal.cost_usd = exc.cost
@@ -137,7 +160,7 @@ async def propose(
         proposal.status, proposal.reason = "pending", "waiting for the gate"
         return draft
     try:
-        edits = parse_edits(answer.get("edits"))
+        edits = _first_per_line(parse_edits(answer.get("edits")))
         candidate = apply_edits(current_md, edits)
         change = measure(current_md, candidate, len(edits))
         proposal.change = change
@@ -153,6 +176,19 @@ async def propose(
     draft.candidate_md, draft.added = candidate, added_text(current_md, candidate)
     proposal.status, proposal.reason = "pending", "waiting for the gate"
     return draft
+
+
+def _first_per_line(edits: list[Edit]) -> list[Edit]:
+    """Drop an edit that targets the same `find` as an earlier one: once the first replaced
+    that text it no longer occurs (small models repeat an edit rather than mean two)."""
+    seen: set[str] = set()
+    kept = []
+    for edit in edits:
+        if edit.find and edit.find in seen:
+            continue
+        seen.add(edit.find)
+        kept.append(edit)
+    return kept
 
 
 def _refuse(draft: Draft, reason: str) -> Draft:

@@ -24,6 +24,7 @@ from evofuse.evolution.evidence import EvidenceBuilder, Item, SkillEvidence, Tas
 from evofuse.evolution.evolver import Draft
 from evofuse.evolution.prompts import load_prompt
 from evofuse.evolution.report import ClusterSummary, Proposal
+from evofuse.evolution.structured import data_block, extractor_schema, quoted
 from evofuse.evolution.thinker import Thinker, UnparseableAnswer
 from evofuse.skills.spec import parse_skill_md
 
@@ -136,7 +137,7 @@ class Extractor:
             nearby="\n".join(f"- {h.name} (similarity {h.similarity:.2f})" for h in nearby)
             or "(none)",
             summary=f"{len(cluster.tasks)} tasks from {len(cluster.users)} users",
-            tasks="\n".join(f"[{i}] {t.text}" for i, t in ids.items()),
+            tasks=data_block("tasks", "\n".join(f"[{i}] {quoted(t.text)}" for i, t in ids.items())),
         )
         proposal = Proposal(
             source="extractor", skill="(new)", action="skip", status="skipped", reason=""
@@ -144,7 +145,11 @@ class Extractor:
         draft = Draft(proposal, None, None, None)
         try:
             answer, proposal.cost_usd = await thinker.decide(
-                prompt, what="extracting a skill", prompt_id=template.id
+                prompt,
+                what="extracting a skill",
+                prompt_id=template.id,
+                schema=extractor_schema(list(ids)),
+                schema_name="extracted_skill",
             )
         except UnparseableAnswer as exc:
             proposal.cost_usd = exc.cost

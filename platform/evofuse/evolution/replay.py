@@ -14,6 +14,7 @@ from typing import Literal
 
 from evofuse.evolution.prompts import load_prompt
 from evofuse.evolution.report import ReplayJudgment, ReplayResult
+from evofuse.evolution.structured import data_block, replay_judge_schema
 from evofuse.evolution.thinker import Thinker, UnparseableAnswer
 from evofuse.skills.spec import SkillSpec
 
@@ -73,9 +74,19 @@ async def replay(
 
 async def _judge(thinker: Thinker, task: str, first: str, second: str) -> tuple[Verdict, float]:
     template = load_prompt("replay_judge")
-    prompt = template.render(task=task, first=first, second=second)
+    prompt = template.render(
+        task=data_block("task", task),
+        first=data_block("answer_1", first),
+        second=data_block("answer_2", second),
+    )
     try:
-        answer, cost = await thinker.decide(prompt, what="a replay judgment", prompt_id=template.id)
+        answer, cost = await thinker.decide(
+            prompt,
+            what="a replay judgment",
+            prompt_id=template.id,
+            schema=replay_judge_schema(),
+            schema_name="replay_verdict",
+        )
     except UnparseableAnswer as exc:
         return "invalid", exc.cost
     winner = str(answer.get("winner", "")).strip().lower()

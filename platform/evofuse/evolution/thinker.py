@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from evofuse.fusion import FusionEngine
+from evofuse.config import FusionMode
+from evofuse.evolution.structured import response_format
+from evofuse.fusion import FusionEngine, FusionResult
 from evofuse.skills.spec import SkillSpec
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
@@ -78,9 +80,22 @@ class Thinker:
         mode: str | None = None,
     ) -> tuple[str, float]:
         """One fused step; returns (content, cost in USD as far as known)."""
+        result, cost = await self._fuse(messages, what=what, instructions=instructions, mode=mode)
+        return result.content, cost
+
+    async def _fuse(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        what: str,
+        instructions: str | None = None,
+        mode: str | None = None,
+        **params: Any,
+    ) -> tuple[FusionResult, float]:
         options: dict[str, Any] = {"profile": self.profile, "max_tokens": self.max_tokens}
         if mode is not None:
             options["mode"] = mode
+        options.update(params)
         async with self._lock:
             estimate = self.engine.estimate(messages, **options)
             self.budget.reserve(estimate.total_usd, what)
@@ -94,18 +109,51 @@ class Thinker:
         self.prompt_versions.update(result.prompt_versions)
         if result.cost_usd is None:
             self.budget.unpriced_models.update(estimate.unpriced)
-        return result.content, result.cost_usd or 0.0
+        return result, result.cost_usd or 0.0
 
     async def decide(
-        self, prompt: str, *, what: str, prompt_id: str
+        self,
+        prompt: str,
+        *,
+        what: str,
+        prompt_id: str,
+        schema: dict[str, Any] | None = None,
+        schema_name: str = "decision",
     ) -> tuple[dict[str, Any], float]:
-        """Ask for one JSON object; raises `UnparseableAnswer` (with the cost spent) if none."""
+        """Ask for one JSON object; raises `UnparseableAnswer` (with the cost spent) if none.
+
+        With a `schema`, every member is asked for it through `response_format` (in the
+        dialect of the profile's `judge_output`; `drop_params` lets providers without structured
+        output answer from the prompt alone). A pool decides by best-of: the judge picks one
+        whole answer, since a merged or debated answer is free text the schema never saw. When
+        the pick does not parse (a provider that ignored the schema), the other members'
+        answers are tried before giving up.
+        """
         self.prompt_versions.add(prompt_id)
-        content, cost = await self.complete([{"role": "user", "content": prompt}], what=what)
-        try:
-            return parse_json_object(content), cost
-        except ValueError as exc:
-            raise UnparseableAnswer(str(exc), cost) from None
+        _, profile = self.engine.resolve_profile(self.profile)
+        params: dict[str, Any] = {}
+        if schema is not None:
+            fmt = response_format(profile.judge_output, schema_name, schema)
+            if fmt is not None:
+                params = {"response_format": fmt, "drop_params": True}
+        mode = None
+        if profile.mode is not FusionMode.SINGLE and len(profile.models) > 1:
+            mode = FusionMode.BEST_OF.value
+        result, cost = await self._fuse(
+            [{"role": "user", "content": prompt}], what=what, mode=mode, **params
+        )
+        texts = [result.content] + [
+            c.content
+            for c in result.candidates
+            if c.status == "ok" and c.content and c.content != result.content
+        ]
+        first_error = ""
+        for text in texts:
+            try:
+                return parse_json_object(text), cost
+            except ValueError as exc:
+                first_error = first_error or str(exc)
+        raise UnparseableAnswer(first_error, cost)
 
     async def answer(self, task: str, skill: SkillSpec | None) -> tuple[str, float]:
         """Answer a task the way the runtime would with this skill (or with no skill)."""
@@ -161,5 +209,59 @@ def parse_json_object(text: str) -> dict[str, Any]:
             if isinstance(value, dict):
                 return value
             start = candidate.find("{", start + 1)
+    repaired = _close_truncated(text)
+    if repaired is not None:
+        return repaired
     preview = " ".join(text.split())[:160]
     raise ValueError(f"the answer holds no JSON object: {preview!r}")
+
+
+def _close_truncated(text: str) -> dict[str, Any] | None:
+    """An answer that is one JSON object cut off by `max_tokens`, closed where it stopped.
+
+    Grammar-constrained answers only ever fail this way. The open string, arrays and objects
+    are closed; if that is not valid JSON (cut between a key and its value), the object is
+    closed after its last complete member instead. Whatever comes back is checked like any
+    other answer.
+    """
+    body = text.strip()
+    if not body.startswith("{"):
+        return None
+    closers: list[str] = []
+    in_string = escaped = False
+    last_member: tuple[int, list[str]] | None = None
+    for i, ch in enumerate(body):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch == '"':
+            in_string = True
+        elif ch in "{[":
+            closers.append("}" if ch == "{" else "]")
+        elif ch in "}]":
+            if not closers:
+                return None
+            closers.pop()
+            if not closers:
+                return None  # a complete object that did not parse: not a truncation
+        elif ch == ",":
+            last_member = (i, list(closers))
+    if escaped:
+        body = body[:-1]
+    attempts = [body + ('"' if in_string else "") + "".join(reversed(closers))]
+    if last_member is not None:
+        cut, open_then = last_member
+        attempts.append(body[:cut] + "".join(reversed(open_then)))
+    for attempt in attempts:
+        try:
+            value = json.loads(attempt)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and value:
+            return value
+    return None
