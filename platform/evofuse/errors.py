@@ -80,3 +80,10 @@ class DeadlineExceededError(FusionError):
 
     code = "deadline_exceeded"
     http_status = 504
+
+
+class StaleVersionError(UserError):
+    """A change was made for a skill version that is no longer the active one."""
+
+    code = "stale_version"
+    http_status = 409

@@ -40,6 +40,8 @@ def create_app(config: Settings | Services) -> FastAPI:
         warming = asyncio.create_task(asyncio.to_thread(state.warm_up))
         async with state.runner:
             yield
+        # A running evolution cycle stops at its next await and stores its report first.
+        await state.evolution.aclose()
         await warming  # its thread uses the services closed below
         if owned:
             services.close()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from langgraph.pregel import Pregel
 
+from evofuse.api.evolution_worker import CycleWorker
 from evofuse.api.fusion_graph import fusion_graph
 from evofuse.api.metrics import Metrics
 from evofuse.runtime.runner import Runner
@@ -26,6 +27,7 @@ class ApiState:
     runner: Runner
     fusion_graphs: dict[str, Pregel[Any, Any, Any, Any]]
     metrics: Metrics
+    evolution: CycleWorker  # cycles started over HTTP, off the event loop; closed by the lifespan
 
     @classmethod
     def build(cls, services: Services) -> ApiState:
@@ -41,7 +43,13 @@ class ApiState:
             checkpoints=False,
         )
         graphs = {name: fusion_graph(name) for name in settings.fusion.profiles}
-        return cls(services=services, runner=runner, fusion_graphs=graphs, metrics=Metrics())
+        return cls(
+            services=services,
+            runner=runner,
+            fusion_graphs=graphs,
+            metrics=Metrics(),
+            evolution=CycleWorker(services),
+        )
 
     @property
     def settings(self) -> Settings:

@@ -167,6 +167,9 @@ class EvolutionSettings(_Strict):
     duplicate_similarity: float = Field(default=0.7, gt=0, lt=1)
     # One cycle at a time across processes: the lease expires if its holder dies.
     lease_ttl_s: float = Field(default=900.0, ge=10)
+    # Skills (and new-skill clusters) worked on at once in a cycle: their LLM calls overlap, so
+    # a cycle over many skills takes about (skills / concurrency) x one skill's LLM latency.
+    concurrency: int = Field(default=4, ge=1, le=64)
 
 
 class AuthSettings(_Strict):

@@ -111,6 +111,8 @@ class Publisher:
             parent_version=None if new_skill else proposal.base_version,
             note=note,
             within=register,
+            # Refused (StaleVersionError) if the base stopped being active meanwhile.
+            expect_active=None if new_skill else proposal.base_version,
         )
         if not published.created:  # the gate checked this; another writer got there first
             proposal.status, proposal.reason = "error", "that content was published meanwhile"

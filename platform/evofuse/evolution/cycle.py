@@ -10,6 +10,7 @@ report, whatever happens. A cycle that runs out of budget stops cleanly with sta
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -20,13 +21,14 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import col, select
 
-from evofuse.errors import EvoFuseError
+from evofuse.errors import EvoFuseError, StaleVersionError
 from evofuse.evolution.canary import Publisher
 from evofuse.evolution.evidence import EvidenceBuilder, SkillEvidence
 from evofuse.evolution.evolver import Draft, propose
 from evofuse.evolution.extractor import Cluster, Extractor
-from evofuse.evolution.gate import Gate
+from evofuse.evolution.gate import Candidate, Gate
 from evofuse.evolution.pii import Scrubber, default_scrubber
+from evofuse.evolution.rebase import STALE_BASE, active_version, rebase
 from evofuse.evolution.report import CycleReport, EvidenceSummary, Proposal
 from evofuse.evolution.thinker import Budget, BudgetExhausted, Thinker
 from evofuse.skills.bundle import BundleFile
@@ -52,6 +54,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (what is happening, units done, units in total)
+Job = Callable[[], Awaitable[None]]
+# Publishing re-checks the active version this many times when other writers keep changing it.
+_PUBLISH_ATTEMPTS = 3
 
 
 def _holder() -> str:
@@ -82,6 +87,10 @@ class EvolutionCycle:
         self.holder = _holder()
         self.lease: Lease | None = None
         self.id: int | None = None
+        # Proposals finish in any order when skills run concurrently; the report lists them in
+        # the order their work started (id(proposal) -> position).
+        self._slots: dict[int, int] = {}
+        self._done = 0
 
     @classmethod
     def from_services(
@@ -161,6 +170,15 @@ class EvolutionCycle:
             for proposal in report.proposals:
                 if proposal.status == "pending":
                     proposal.status, proposal.reason = "not_run", f"budget: {exc}"
+        except asyncio.CancelledError:
+            # The process is shutting down (the API's lifespan cancels its cycles): the report
+            # says so and the lease is released below; published versions stay published.
+            report.status = CycleStatus.STOPPED.value
+            report.stopped_reason = "cancelled: the process running the cycle shut down"
+            for proposal in report.proposals:
+                if proposal.status == "pending":
+                    proposal.status, proposal.reason = "not_run", "the cycle was cancelled"
+            raise
         except _LeaseLost as exc:
             report.status, report.error = CycleStatus.FAILED.value, str(exc)
         except Exception as exc:
@@ -170,6 +188,7 @@ class EvolutionCycle:
             report.status = CycleStatus.FAILED.value
             report.error = self.scrubber.scrub(f"{type(exc).__name__}: {exc}")[:2000]
         finally:
+            report.proposals.sort(key=lambda p: self._slots.get(id(p), len(self._slots)))
             report.finished_at = utcnow()
             report.cost_usd = round(budget.spent_usd, 6)
             report.unpriced_calls = budget.unpriced_calls
@@ -203,21 +222,24 @@ class EvolutionCycle:
         extractor.match_library(clusters, evidence.skills)
         novel = [c for c in clusters if extractor.qualifies(c)]
         eligible = [s for s in evidence.skills if self._eligible(s) is None]
-        total, done = len(novel) + len(eligible), 0
+        total = len(novel) + len(eligible)
         gate = Gate(self.store, evo, self.scrubber, thinker)
+        jobs: list[Job] = []
 
         for cluster in novel:
-            self.progress("extracting a new skill", done, total)
-            placeholder = Proposal(
-                source="extractor", skill="(new)", action="create", status="error", reason=""
-            )
 
-            async def extract(c: Cluster = cluster) -> Draft:
-                return await extractor.propose(thinker, c, evidence.pool_held_out)
+            async def extract_job(c: Cluster = cluster, slot: int = len(jobs)) -> None:
+                placeholder = Proposal(
+                    source="extractor", skill="(new)", action="create", status="error", reason=""
+                )
 
-            await self._attempt(report, placeholder, extract, gate, publisher)
-            done += 1
-            self._renew()
+                async def extract() -> Draft:
+                    return await extractor.propose(thinker, c, evidence.pool_held_out)
+
+                await self._attempt(report, placeholder, extract, gate, publisher, slot=slot)
+                self._step_done("extracting new skills", total)
+
+            jobs.append(extract_job)
         for cluster in clusters:
             outcome = (
                 f"evidence for {cluster.matched[0]} (similarity {cluster.matched[1]:.2f})"
@@ -231,30 +253,42 @@ class EvolutionCycle:
 
         for skill in evidence.skills:
             if self._eligible(skill) is None:
-                self.progress(f"evolving {skill.name}", done, total)
-                loaded = self.library.load_version(skill.version_id)
-                current = loaded.bundle.skill_md.decode("utf-8")
-                base = tuple(f for f in loaded.bundle.files if f.path != SKILL_FILE)
 
-                async def evolve(s: SkillEvidence = skill, md: str = current) -> Draft:
-                    draft = await propose(thinker, s, md, evo, self.scrubber)
-                    draft.replay_tasks = tuple(t.text for t in s.held_out)
-                    return draft
+                async def evolve_job(s: SkillEvidence = skill, slot: int = len(jobs)) -> None:
+                    loaded = self.library.load_version(s.version_id)
+                    current = loaded.bundle.skill_md.decode("utf-8")
+                    base = tuple(f for f in loaded.bundle.files if f.path != SKILL_FILE)
 
-                placeholder = Proposal(
-                    source="evolver",
-                    skill=skill.name,
-                    action="skip",
-                    status="error",
-                    reason="",
-                    base_version=skill.version,
-                )
-                await self._attempt(report, placeholder, evolve, gate, publisher, base)
-                done += 1
-                self._renew()
+                    async def evolve() -> Draft:
+                        draft = await propose(thinker, s, current, evo, self.scrubber)
+                        draft.replay_tasks = tuple(t.text for t in s.held_out)
+                        return draft
+
+                    placeholder = Proposal(
+                        source="evolver",
+                        skill=s.name,
+                        action="skip",
+                        status="error",
+                        reason="",
+                        base_version=s.version,
+                    )
+                    await self._attempt(
+                        report, placeholder, evolve, gate, publisher, base, slot=slot
+                    )
+                    self._step_done("evolving skills", total)
+
+                jobs.append(evolve_job)
             if skill.runs:
                 report.evidence.append(self._summary(skill))
+        # Skills are independent: their LLM calls overlap, `evolution.concurrency` at a time.
+        self.progress("proposing, gating and publishing", 0, total)
+        await _bounded(jobs, evo.concurrency)
         self.progress("done", total, total)
+
+    def _step_done(self, what: str, total: int) -> None:
+        self._done += 1
+        self.progress(what, self._done, total)
+        self._renew()
 
     def _eligible(self, skill: SkillEvidence) -> str | None:
         """None when the Evolver should look at this skill, else why not."""
@@ -274,16 +308,20 @@ class EvolutionCycle:
         gate: Gate,
         publisher: Publisher,
         base: tuple[BundleFile, ...] = (),
+        *,
+        slot: int = 0,
     ) -> None:
         """Propose, gate and publish one thing; a failed model call fails only this proposal."""
         proposal = placeholder
         try:
             draft = await make()
             proposal = draft.proposal
+            self._slots[id(proposal)] = slot
             report.proposals.append(proposal)
             await self._finish(draft, gate, publisher, base)
         except EvoFuseError as exc:
             if proposal is placeholder:
+                self._slots[id(proposal)] = slot
                 report.proposals.append(proposal)
             proposal.status = "error"
             proposal.reason = self.scrubber.scrub(f"{exc.message}")[:500]
@@ -304,7 +342,47 @@ class EvolutionCycle:
         if self.dry_run:
             proposal.status, proposal.reason = "would_promote", "passed every check (dry run)"
             return
-        publisher.publish(proposal, candidate, draft.evidence, backing=draft.backing)
+        await self._publish(draft, candidate, gate, publisher)
+
+    async def _publish(
+        self,
+        draft: Draft,
+        candidate: Candidate,
+        gate: Gate,
+        publisher: Publisher,
+    ) -> None:
+        """Publish a passed proposal, unless its base stopped being the active version.
+
+        Then its change is re-applied to the version active now and gated again, or the
+        proposal is dropped as a stale base. The library re-checks the base with the skill's
+        row locked, so a change that lands between this check and the publication is seen too.
+        """
+        proposal = draft.proposal
+        for _ in range(_PUBLISH_ATTEMPTS):
+            evidence = draft.evidence
+            if evidence is not None and proposal.base_version is not None:
+                active = active_version(self.library, evidence.skill_id)
+                if active.version != proposal.base_version:
+                    rebased = rebase(draft, active, self.settings.evolution)
+                    if isinstance(rebased, str):
+                        proposal.status, proposal.reason = "dropped", rebased
+                        return
+                    draft = rebased
+                    candidate = await gate.check(draft, active.files)
+                    if proposal.status != "pending":
+                        return
+            try:
+                publisher.publish(proposal, candidate, draft.evidence, backing=draft.backing)
+            except StaleVersionError:
+                continue  # changed between the check and the publication: look again
+            if proposal.rebased_from is not None and proposal.status == "promoted":
+                proposal.reason += (
+                    f" (re-applied to v{proposal.base_version}: v{proposal.rebased_from}, "
+                    "which it was proposed for, stopped being active meanwhile)"
+                )
+            return
+        proposal.status = "dropped"
+        proposal.reason = f"{STALE_BASE}: the active version kept changing while publishing"
 
     def _renew(self) -> None:
         assert self.lease is not None
@@ -334,3 +412,21 @@ class EvolutionCycle:
 
 class _LeaseLost(Exception):
     pass
+
+
+async def _bounded(jobs: list[Job], limit: int) -> None:
+    """Run `jobs` with at most `limit` at once; the first exception cancels the rest."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(job: Job) -> None:
+        async with semaphore:
+            await job()
+
+    tasks = [asyncio.create_task(one(job)) for job in jobs]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        # Wait for the cancelled ones to unwind before the caller records the outcome.
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -22,6 +22,7 @@ ProposalStatus = Literal[
     "duplicate",  # an extracted skill that an existing skill already covers
     "error",  # the LLM or the replay failed; the message says how
     "not_run",  # the cycle's budget ran out before this one
+    "dropped",  # its base stopped being the active version and it no longer applies (stale base)
 ]
 
 
@@ -71,6 +72,9 @@ class Proposal(BaseModel):
     gate: list[Check] = Field(default_factory=list)
     replay: ReplayResult | None = None
     base_version: int | None = None
+    # Set when the base changed before publication and the change was re-applied to the version
+    # active then (`base_version`): the version the proposal was first made for.
+    rebased_from: int | None = None
     new_version: int | None = None
     content_hash: str | None = None
     cost_usd: float = 0.0

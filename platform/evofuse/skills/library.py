@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, func, select
 
-from evofuse.errors import UserError
+from evofuse.errors import StaleVersionError, UserError
 from evofuse.skills.bundle import Bundle
 from evofuse.skills.index import COLLECTION, IndexEntry, SkillIndex, chroma_client
 from evofuse.skills.models import (
@@ -131,11 +131,14 @@ class Library:
         parent_version: int | None = None,
         note: str | None = None,
         within: Callable[[Session, VersionInfo], None] | None = None,
+        expect_active: int | None = None,
     ) -> Published:
         """Store `bundle` as a new version unless one with the same content exists already.
 
         `within(session, version)` runs inside the same transaction once a new version is
         written, so a caller's own rows (evolution's canary) commit with it or not at all.
+        `expect_active`: publish only while that version is the skill's active one (checked
+        with the skill's row locked), else raise `StaleVersionError` and write nothing.
         """
         spec, issues = parse_skill_md(bundle.skill_md, path="SKILL.md")
         if spec is None:
@@ -144,7 +147,17 @@ class Library:
                 hint="Fix the fields named above in SKILL.md.",
             )
         published = self._publish(
-            bundle, spec, issues, scope, context, origin, status, parent_version, note, within
+            bundle,
+            spec,
+            issues,
+            scope,
+            context,
+            origin,
+            status,
+            parent_version,
+            note,
+            within,
+            expect_active=expect_active,
         )
         self._mirror([published])
         return published
@@ -177,11 +190,15 @@ class Library:
         parent_version: int | None,
         note: str | None,
         within: Callable[[Session, VersionInfo], None] | None,
+        *,
+        expect_active: int | None = None,
     ) -> Published:
         tenant, owner = context.identity(scope)
         content_hash = bundle.content_hash
         with self.store.session() as session:
             skill = find_identity(session, spec.name, scope.value, tenant, owner)
+            if expect_active is not None:
+                _expect_active(session, skill, spec.name, expect_active)
             if skill is None:
                 skill = SkillRow(name=spec.name, scope=scope.value, tenant=tenant, owner=owner)
                 session.add(skill)
@@ -434,6 +451,21 @@ class Library:
         self.index.rebuild()
         upserted, _ = self.sync_index()
         return upserted
+
+
+def _expect_active(session: Session, skill: SkillRow | None, name: str, version: int) -> None:
+    """Raise unless `version` is active; the row stays locked (PostgreSQL) until the commit."""
+    if skill is not None:
+        # Another replica's rollback or publication commits before or after this one, never
+        # in between (SQLite serializes writers by itself).
+        session.refresh(skill, with_for_update=True)
+    active = None if skill is None else skill.active_version
+    if active != version:
+        now = "no version" if active is None else f"v{active}"
+        raise StaleVersionError(
+            f"{name} v{version} is no longer the active version ({now} is).",
+            hint=f"Look at `evofuse skills versions {name}` and make the change again.",
+        )
 
 
 def _entry(info: VersionInfo, skill: SkillRow, spec: SkillSpec) -> IndexEntry:

@@ -108,6 +108,9 @@ class _Upstream:
             )
         usage = _usage(body, text)
         if not record.stream:
+            if behavior.kind == "truncated":
+                whole = json.dumps(_completion(record, text, usage)).encode()
+                return Response(whole[: len(whole) // 2], media_type="application/json")
             return _json(_completion(record, text, usage))
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return StreamingResponse(
@@ -175,6 +178,9 @@ async def _chunks(
         for i in range(0, len(text), step):
             if i and behavior.chunk_delay_ms:
                 await asyncio.sleep(behavior.chunk_delay_ms / 1000)
+            if behavior.kind == "truncated" and i >= len(text) // 2:
+                record.finish("answered")
+                return  # the stream just ends: no finish_reason, no [DONE]
             yield event({"content": text[i : i + step]})
         yield event({}, "stop")
         if usage is not None:

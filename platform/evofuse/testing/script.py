@@ -10,7 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Kind = Literal["answer", "error", "garbage", "hang", "empty", "judge"]
+# truncated: the answer breaks off mid-way: a JSON body cut in half, or a stream that stops
+# after half its chunks without a finish_reason or [DONE] (a connection the provider dropped).
+Kind = Literal["answer", "error", "garbage", "hang", "empty", "judge", "truncated"]
 Outcome = Literal["pending", "answered", "disconnected"]
 
 DEFAULT_API_KEY = "sk-upstream-test-key"
