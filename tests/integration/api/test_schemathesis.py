@@ -27,6 +27,7 @@ CHECKS = [
 ]
 
 
+@pytest.mark.timeout(300)
 def test_fuzzing_the_openapi_document_finds_no_server_error(
     live: LiveServer, tmp_path: Path
 ) -> None:
@@ -43,9 +44,7 @@ def test_fuzzing_the_openapi_document_finds_no_server_error(
             "--phases",
             "examples,coverage,fuzzing,stateful",
             "--max-examples",
-            "10",
-            "--max-time",
-            "45",  # bounded: the whole run stops after this many seconds
+            "10",  # per operation and phase: this bounds the run (about 2 min on 2 busy cores)
             "--request-timeout",
             "30",
             "--seed",
@@ -60,7 +59,7 @@ def test_fuzzing_the_openapi_document_finds_no_server_error(
         text=True,
         env=server_env(),
         cwd=tmp_path,  # schemathesis keeps a .schemathesis/ cache in its working directory
-        timeout=110,
+        timeout=280,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-2000:]
