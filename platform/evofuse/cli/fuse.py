@@ -25,7 +25,9 @@ def fuse(
     mode: Annotated[
         str | None,
         typer.Option(
-            "--mode", "-m", help="Override the profile's mode: best-of, merge, debate or single."
+            "--mode",
+            "-m",
+            help="Override the profile's mode: best-of, merge, debate, single, vote or auto.",
         ),
     ] = None,
     system: Annotated[str | None, typer.Option("--system", "-s", help="A system message.")] = None,
@@ -50,8 +52,8 @@ def fuse(
     # LiteLLM's import (seconds) runs alongside the rest of start-up, and the gateway is warm
     # before the first member's timer starts (the engine's calls wait for it).
     preload_in_background()
-    from evofuse.fusion import FusionEngine
     from evofuse.localmodel import local_model_running
+    from evofuse.services import Services
 
     settings = load(config)
     if prompt == "-":
@@ -66,7 +68,8 @@ def fuse(
         "max_tokens": max_tokens,
         "seed": seed,
     }
-    engine = FusionEngine(settings)
+    # Services' engine: mode `auto` reads the store's rated runs (opened only if `auto` runs).
+    engine = Services(settings).engine
     engine.gateway.start_warm_up()
     with local_model_running(settings.local_model, quiet=as_json):
         if as_json:
