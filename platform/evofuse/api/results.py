@@ -45,6 +45,7 @@ def evofuse_object(result: RunResult) -> EvofuseObject:
             cost_usd=s["fusion"].get("cost_usd"),
             latency_ms=s["fusion"].get("latency_ms"),
             degraded=bool(s["fusion"].get("degraded")),
+            mode_choice=s["fusion"].get("mode_choice"),
         )
         for s in result.steps
     ]

@@ -212,6 +212,8 @@ class StepOut(BaseModel):
     cost_usd: float | None = None
     latency_ms: float | None = None
     degraded: bool = False
+    # Mode `auto` only: the mode it chose for the step, why, and the evidence it weighed.
+    mode_choice: dict[str, Any] | None = None
 
 
 class EvofuseObject(BaseModel):

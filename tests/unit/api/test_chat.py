@@ -155,7 +155,7 @@ async def test_accepted_no_op_parameters(api: Api) -> None:
         ({"messages": [{"role": "robot", "content": "hi"}]}, "messages.0.role"),
         ({"temperature": 5}, "temperature"),
         ({"surprise": True}, "surprise"),
-        ({"evofuse": {"mode": "vote"}}, "evofuse.mode"),
+        ({"evofuse": {"mode": "majority"}}, "evofuse.mode"),
         ({"evofuse": {"colour": "red"}}, "evofuse.colour"),
         ({"model": ""}, "model"),
         (
