@@ -2,8 +2,8 @@
 
 `evofuse.ports` holds the seams (SkillChooser, RunRecorder and the values crossing them). The
 store, the skill library, fusion and the LLM gateway never import the runtime; the runtime never
-imports the store or the skill library (the composition root, `evofuse.services`, wires them).
-Imports under `if TYPE_CHECKING:` and inside functions count too: a layer is a layer.
+imports the store or the skill library directly (the composition root, `evofuse.services`, wires
+them). Imports under `if TYPE_CHECKING:` and inside functions count too: a layer is a layer.
 """
 
 from __future__ import annotations
@@ -66,7 +66,9 @@ def test_lower_layers_never_import_the_runtime(layer: str) -> None:
 
 
 def test_the_runtime_imports_neither_the_store_nor_the_skill_library() -> None:
-    assert offenders("runtime", ("evofuse.store", "evofuse.skills", "evofuse.services")) == []
+    # (It may ask the composition root, evofuse.services, for a default wiring when a host such
+    # as LangGraph's own server runs a graph without one: that is where the adapters live.)
+    assert offenders("runtime", ("evofuse.store", "evofuse.skills")) == []
 
 
 def test_the_ports_module_is_a_leaf() -> None:
