@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from evofuse.config import FusionMode, FusionProfile, Settings
@@ -144,11 +144,12 @@ async def evaluate(
                 )
 
     started = time.perf_counter()
-    jobs = [
-        auto_arm(arm) if arm.mode is FusionMode.AUTO else attempt(arm, i)
-        for arm in arms
-        for i in (range(1) if arm.mode is FusionMode.AUTO else range(len(suite.items)))
-    ]
+    jobs: list[Awaitable[object]] = []
+    for arm in arms:
+        if arm.mode is FusionMode.AUTO:
+            jobs.append(auto_arm(arm))
+        else:
+            jobs += [attempt(arm, i) for i in range(len(suite.items))]
     await asyncio.gather(*jobs)
     attempts = {name: [a for a in rows if a is not None] for name, rows in results.items()}
     return summarize(
@@ -163,10 +164,18 @@ async def evaluate(
 
 
 def run_eval(
-    settings: Settings, suite: Suite, modes: Sequence[FusionMode | str], **options: object
+    settings: Settings,
+    suite: Suite,
+    modes: Sequence[FusionMode | str],
+    *,
+    profile: str | None = None,
+    seed: int = 0,
+    concurrency: int = 4,
 ) -> EvalReport:
-    """`evaluate` from synchronous code."""
-    return asyncio.run(evaluate(settings, suite, modes, **options))  # type: ignore[arg-type]
+    """`evaluate` from synchronous code (a script, a notebook without a running loop)."""
+    return asyncio.run(
+        evaluate(settings, suite, modes, profile=profile, seed=seed, concurrency=concurrency)
+    )
 
 
 async def _answer(

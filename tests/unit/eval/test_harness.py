@@ -124,3 +124,19 @@ async def test_bad_requests_fail_before_any_call(pool: FakePool, tmp_path: Path)
     with pytest.raises(UserError, match="Unknown fusion profile"):
         await evaluate(pool.settings(), suite, ["vote"], profile="nope")
     assert not m1.calls
+
+
+def test_run_eval_from_synchronous_code(pool: FakePool, tmp_path: Path) -> None:
+    from evofuse.eval import run_eval
+
+    pool.model("m1", content=solver({0}))
+    pool.model("m2", content=solver(set()))
+    pool.model("j", content=verdict(winner="first"))
+    report = run_eval(pool.settings(), load_suite(suite_file(tmp_path), n=3), ["single", "vote"])
+    # task 0 splits the vote one to one: the tie goes to m1, listed first, which is wrong there
+    assert [(a.arm, a.correct) for a in report.arms] == [
+        ("single:m1", 2),
+        ("single:m2", 3),
+        ("vote", 2),
+    ]
+    assert report.arms[2].wrong == ["line-1"]
