@@ -196,3 +196,32 @@ async def test_a_user_id_with_a_nul_byte_is_refused(world: Api) -> None:
     assert response.status_code == 400 and response.json()["error"]["code"] == (
         "invalid_characters"
     )
+
+
+def test_the_cli_forgets_a_user_by_the_id_clients_send(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evofuse.identity import UserHasher
+    from evofuse.store import Store
+    from tests.unit.api.test_cli import cli, write_config
+
+    config = write_config(tmp_path)
+    store = Store(f"sqlite:///{tmp_path}/e.db")
+    hasher = UserHasher()  # the same server secret as the CLI's (set by the autouse fixture)
+    with store.session() as session:
+        for run_id, user in (("r-alice", "alice"), ("r-bob", "bob")):
+            session.add(
+                RunRow(id=run_id, graph="g", tenant="acme", user_hash=hasher("acme", user) or "")
+            )
+    code, out, err = cli(
+        capsys, "users", "forget", "alice", "--tenant", "acme", "--json", "--config", str(config)
+    )
+    assert code == 0, err
+    assert json.loads(out)["runs"] == 1
+    with store.session() as session:
+        assert [r.id for r in session.exec(select(RunRow)).all()] == ["r-bob"]
+    store.close()
+    code, out, err = cli(
+        capsys, "users", "forget", "al\x00ice", "--tenant", "acme", "--config", str(config)
+    )
+    assert code == 2 and "USER_ID contains U+0000" in err
