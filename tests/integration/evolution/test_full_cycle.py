@@ -29,6 +29,10 @@ def test_three_users_poor_outcomes_lead_to_an_improved_version_that_is_selected(
         "pii",
         "verbatim_feedback",
         "new_content",
+        "injected_link",
+        "injected_code",
+        "injected_instruction",
+        "injected_phrase",
         "support",
         "replay",
     ]
@@ -37,7 +41,7 @@ def test_three_users_poor_outcomes_lead_to_an_improved_version_that_is_selected(
     assert {j.candidate_first for j in proposal.replay.judgments} == {True, False}
     assert proposal.change is not None and proposal.change.edits == 1
     assert report.cost_usd > 0
-    assert "evolver.v1" in report.prompt_versions and "replay_judge.v1" in report.prompt_versions
+    assert "evolver.v2" in report.prompt_versions and "replay_judge.v2" in report.prompt_versions
 
     # The new version serves its canary share (100 % here): a brand-new user gets it at once.
     chooser = LibrarySkillChooser(env.library, seed=1)
