@@ -136,8 +136,12 @@ class EvolutionSettings(_Strict):
     # Share of each skill's runs (by run id) that is never shown to the Evolver or Extractor and
     # is replayed by the gate instead.
     holdout_percent: float = Field(default=25.0, gt=0, lt=100)
-    # Tenants whose users count as one supporter together (e.g. one customer with many seats).
-    count_tenant_once: list[str] = Field(default_factory=list)
+    # Support for a change to a global skill counts distinct tenants: a tenant's `user` ids are
+    # written by its client, so they count as one, except for tenants listed here (the operator
+    # vouches that they send real, distinct user ids). A tenant's own skills count its users.
+    trusted_user_ids: list[str] = Field(default_factory=list)
+    # Evidence one API key may contribute to one skill version per cycle (its newest runs).
+    max_runs_per_key: int = Field(default=100, ge=1)
     max_evidence_items: int = Field(default=20, ge=1, le=200)  # per skill, in the Evolver prompt
     # The LLM's budget per cycle, in USD; the cycle stops cleanly before a call could exceed it.
     max_cost_usd: float | None = Field(default=2.0, gt=0)
@@ -170,6 +174,17 @@ class EvolutionSettings(_Strict):
     # Skills (and new-skill clusters) worked on at once in a cycle: their LLM calls overlap, so
     # a cycle over many skills takes about (skills / concurrency) x one skill's LLM latency.
     concurrency: int = Field(default=4, ge=1, le=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "count_tenant_once" in data:
+            raise ValueError(
+                "count_tenant_once was removed: a tenant's users now count as one supporter of a "
+                "global skill by default; list tenants whose user ids you trust under "
+                "evolution.trusted_user_ids instead (see the README's configuration section)"
+            )
+        return data
 
 
 class AuthSettings(_Strict):

@@ -26,10 +26,12 @@ from evofuse.evolution.canary import Publisher
 from evofuse.evolution.evidence import EvidenceBuilder, SkillEvidence
 from evofuse.evolution.evolver import Draft, propose
 from evofuse.evolution.extractor import Cluster, Extractor
-from evofuse.evolution.gate import Candidate, Gate
+from evofuse.evolution.gate import Candidate, Gate, task_sources
+from evofuse.evolution.injection import Source
 from evofuse.evolution.pii import Scrubber, default_scrubber
 from evofuse.evolution.rebase import STALE_BASE, active_version, rebase
 from evofuse.evolution.report import CycleReport, EvidenceSummary, Proposal
+from evofuse.evolution.support import SupportRules
 from evofuse.evolution.thinker import Budget, BudgetExhausted, Thinker
 from evofuse.skills.bundle import BundleFile
 from evofuse.skills.spec import SKILL_FILE
@@ -236,7 +238,15 @@ class EvolutionCycle:
                 async def extract() -> Draft:
                     return await extractor.propose(thinker, c, evidence.pool_held_out)
 
-                await self._attempt(report, placeholder, extract, gate, publisher, slot=slot)
+                await self._attempt(
+                    report,
+                    placeholder,
+                    extract,
+                    gate,
+                    publisher,
+                    slot=slot,
+                    sources=task_sources(c.tasks),
+                )
                 self._step_done("extracting new skills", total)
 
             jobs.append(extract_job)
@@ -297,7 +307,8 @@ class EvolutionCycle:
         need = self.settings.evolution.min_distinct_users
         have = len(skill.supporters)
         if have < need:
-            return f"{have} distinct users with a problem; the Evolver needs {need}"
+            unit = SupportRules(self.settings.evolution).unit(skill.scope)
+            return f"{have} distinct {unit} with a problem; the Evolver needs {need}"
         return None
 
     async def _attempt(
@@ -310,6 +321,7 @@ class EvolutionCycle:
         base: tuple[BundleFile, ...] = (),
         *,
         slot: int = 0,
+        sources: list[Source] | None = None,
     ) -> None:
         """Propose, gate and publish one thing; a failed model call fails only this proposal."""
         proposal = placeholder
@@ -318,7 +330,7 @@ class EvolutionCycle:
             proposal = draft.proposal
             self._slots[id(proposal)] = slot
             report.proposals.append(proposal)
-            await self._finish(draft, gate, publisher, base)
+            await self._finish(draft, gate, publisher, base, sources)
         except EvoFuseError as exc:
             if proposal is placeholder:
                 self._slots[id(proposal)] = slot
@@ -332,11 +344,12 @@ class EvolutionCycle:
         gate: Gate,
         publisher: Publisher,
         base: tuple[BundleFile, ...] = (),
+        sources: list[Source] | None = None,
     ) -> None:
         proposal = draft.proposal
         if proposal.status != "pending":
             return
-        candidate = await gate.check(draft, base)
+        candidate = await gate.check(draft, base, sources)
         if proposal.status != "pending":
             return
         if self.dry_run:
@@ -394,6 +407,7 @@ class EvolutionCycle:
 
     def _summary(self, skill: SkillEvidence) -> EvidenceSummary:
         mean = skill.weighted_mean
+        negative = [i.origin for i in skill.runs.values() if i.negative and i.origin]
         return EvidenceSummary(
             skill=skill.name,
             version=skill.version,
@@ -401,6 +415,8 @@ class EvolutionCycle:
             outcomes=skill.outcomes,
             users=len(skill.users),
             supporters=len(skill.supporters),
+            support=SupportRules(self.settings.evolution).breakdown(skill.scope, negative),
+            capped_runs=skill.capped,
             weighted_mean=None if mean is None else round(mean, 4),
             failures=skill.failures,
             comments=skill.comments,

@@ -72,9 +72,12 @@ async def simulate_and_evolve(
                 if on_run is not None:
                     on_run(run)
     settings = services.settings
-    if evolution:
-        changed = settings.evolution.model_copy(update=evolution)
-        settings = settings.model_copy(update={"evolution": changed})
+    # The simulated users are the demo's own, so it vouches for their user ids (a deployment
+    # does the same for a tenant it trusts with `evolution.trusted_user_ids`).
+    trusted = [*settings.evolution.trusted_user_ids, "demo"]
+    overrides = {**(evolution or {}), "trusted_user_ids": trusted}
+    changed = settings.evolution.model_copy(update=overrides)
+    settings = settings.model_copy(update={"evolution": changed})
     cycle = EvolutionCycle(
         settings,
         store=services.store,

@@ -1,9 +1,11 @@
 """Evidence: what every active skill version's runs say, across users, recent runs weighted more.
 
 Per active version: its outcomes (judge scores and user ratings), failed runs, user comments
-and step traces, each tied to a *supporter* — the user's pseudonym, or their tenant for tenants
-configured to count once, so one person with many runs or ratings counts once. An outcome
-`age` days old weighs `0.5 ** (age / half_life_days)`.
+and step traces, each tied to where it came from (tenant, user, API key) and to a *supporter*:
+for a global skill a tenant (unless trusted to vouch for its user ids), for a tenant's own skill
+a user of it (see `support.py`), so one client with many runs, keys or user ids counts once. One
+API key's share is capped (`max_runs_per_key`). An outcome `age` days old weighs
+`0.5 ** (age / half_life_days)`.
 
 A fixed share of runs (chosen by a hash of the run id, so the same runs every cycle) is *held
 out*: never shown to the Evolver or Extractor and never counted as support, only replayed by the
@@ -29,6 +31,7 @@ from sqlmodel import Session, col, select
 from evofuse.config.governance import PrivacySettings
 from evofuse.config.models import EvolutionSettings
 from evofuse.evolution.pii import Scrubber
+from evofuse.evolution.support import GLOBAL, Origin, SupportRules, runs_over_key_cap
 from evofuse.store import OutcomeRow, OutcomeSource, SkillRow, SkillVersionRow, Status, Store
 from evofuse.store.evolution import CanaryRow as _CanaryRow
 from evofuse.store.evolution import CanaryStatus, aware
@@ -76,6 +79,7 @@ class Item:
     steps: list[str] = field(default_factory=list)  # "name: status[: error]", scrubbed
     kind: str = "outcome"  # outcome | failure | missed (a no-skill task that matches the skill)
     id: str = ""  # e1, e2, … within the skill's prompt
+    origin: Origin | None = None  # tenant, user and key of the run (None: not loaded)
 
     @property
     def negative(self) -> bool:
@@ -129,6 +133,7 @@ class SkillEvidence:
     runs: dict[str, Item] = field(default_factory=dict)
     items: list[Item] = field(default_factory=list)  # chosen for the prompt, with ids
     held_out: list[Task] = field(default_factory=list)
+    capped: int = 0  # runs left out: beyond `max_runs_per_key` for their API key
 
     @property
     def weighted_mean(self) -> float | None:
@@ -167,7 +172,8 @@ class EvidenceBuilder:
         privacy: PrivacySettings | None = None,
     ) -> None:
         self.store, self.settings, self.scrubber, self.now = store, settings, scrubber, now
-        self._once = set(settings.count_tenant_once)
+        self.rules = SupportRules(settings)
+        self._over_cap: set[str] = set()
         self.privacy = privacy or PrivacySettings()
         self._unshared: set[str] = set()  # runs of tenants that keep to themselves
 
@@ -178,11 +184,9 @@ class EvidenceBuilder:
             return False
         return skill is None or skill.scope == Scope.GLOBAL.value
 
-    def supporter(self, tenant: str, user_hash: str) -> str:
-        if tenant in self._once:
-            return f"tenant:{tenant}"
-        # Anonymous runs of a tenant cannot be told apart: together they count as one user.
-        return user_hash or f"tenant:{tenant}:anonymous"
+    def supporter(self, tenant: str, user_hash: str, scope: str = GLOBAL) -> str:
+        """Who a run of `tenant` counts as, for a skill of `scope` (new skills are global)."""
+        return self.rules.supporter(scope, Origin(tenant, user_hash, None))
 
     def weight(self, created_at: datetime) -> float:
         age_days = max(0.0, (self.now - aware(created_at)).total_seconds() / 86_400)
@@ -195,6 +199,7 @@ class EvidenceBuilder:
         skills = self._active_versions()
         by_version = {s.version_id: s for s in skills}
         high: list[tuple[str, str, float, datetime]] = []
+        self._over_cap = runs_over_key_cap(self, by_version)
         self._outcomes(by_version, high)
         self._failures(skills)
         self._comments(by_version)
@@ -242,10 +247,11 @@ class EvidenceBuilder:
             )
         return out
 
-    def _item(self, skill: SkillEvidence, run_id: str, supporter: str, at: datetime) -> Item:
+    def _item(self, skill: SkillEvidence, run_id: str, origin: Origin, at: datetime) -> Item:
         item = skill.runs.get(run_id)
         if item is None:
-            item = Item(run_id, supporter, self.weight(at), aware(at))
+            supporter = self.rules.supporter(skill.scope, origin)
+            item = Item(run_id, supporter, self.weight(at), aware(at), origin=origin)
             skill.runs[run_id] = item
         return item
 
@@ -264,18 +270,23 @@ class EvidenceBuilder:
             col(OutcomeRow.score),
             col(OutcomeRow.source),
             col(OutcomeRow.created_at),
-        ).where(col(OutcomeRow.skill_version_id).in_(list(by_version)))
+            col(RunRow.api_key_id),
+        ).select_from(OutcomeRow)
+        # The key comes from the run (what the server authenticated), never from the outcome.
+        query = query.outerjoin(RunRow, col(RunRow.id) == col(OutcomeRow.run_id)).where(
+            col(OutcomeRow.skill_version_id).in_(list(by_version))
+        )
         with self.store.session() as session, ExitStack() as stack:
             rows = stack.enter_context(stream(session, query))
-            for version_id, run_id, tenant, user_hash, score, source, created_at in rows:
-                if self.held_out(run_id):
+            for version_id, run_id, tenant, user_hash, score, source, created_at, key in rows:
+                if self.held_out(run_id) or run_id in self._over_cap:
                     continue
                 skill = by_version[version_id]
                 if self.excluded(skill, tenant):
                     continue
                 if not self.privacy.shares(tenant):
                     self._unshared.add(run_id)
-                self._item(skill, run_id, self.supporter(tenant, user_hash), created_at)
+                self._item(skill, run_id, Origin(tenant, user_hash, key), created_at)
                 skill.outcomes += 1
                 (rated if source == OutcomeSource.FEEDBACK.value else judged)[
                     (version_id, run_id)
@@ -300,16 +311,17 @@ class EvidenceBuilder:
             col(RunRow.user_hash),
             col(RunRow.skill_version_id),
             col(RunRow.created_at),
+            col(RunRow.api_key_id),
         ).where(col(RunRow.status).in_(_FAILED), col(RunRow.skill_version_id).in_(list(by_version)))
         with self.store.session() as session, ExitStack() as stack:
             rows = stack.enter_context(stream(session, query))
-            for run_id, tenant, user_hash, version_id, created_at in rows:
+            for run_id, tenant, user_hash, version_id, created_at, key in rows:
                 skill = by_version[version_id]
-                if self.held_out(run_id):
+                if self.held_out(run_id) or run_id in self._over_cap:
                     continue
                 if self.excluded(skill, tenant):
                     continue
-                item = self._item(skill, run_id, self.supporter(tenant, user_hash), created_at)
+                item = self._item(skill, run_id, Origin(tenant, user_hash, key), created_at)
                 item.failed, item.kind = True, "failure"
                 skill.failures += 1
 

@@ -2,27 +2,52 @@
 
 Cheap checks run first; the held-out replay (the expensive one, costing LLM calls) runs only when
 all of them passed. A proposal's `gate` list holds every check that ran, passed or not, and its
-`reason` names the first that failed.
+`reason` names the first that failed. Support is counted as `support.py` says (tenants for a
+global skill) and reported by tenant, key and user; the content checks of `injection.py` refuse
+links, code, instructions and phrases carried over from what users wrote.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlmodel import col, select
 
 from evofuse.config.models import EvolutionSettings
+from evofuse.evolution.evidence import SkillEvidence, Task
 from evofuse.evolution.evolver import Draft
+from evofuse.evolution.injection import Source, content_checks
 from evofuse.evolution.pii import Scrubber
 from evofuse.evolution.replay import replay
 from evofuse.evolution.report import Check
+from evofuse.evolution.support import GLOBAL, SupportRules, load_origins
 from evofuse.evolution.thinker import Thinker
 from evofuse.skills.bundle import Bundle, BundleFile
 from evofuse.skills.spec import NOT_FOR, SKILL_FILE, Severity, SkillSpec, parse_skill_md
 from evofuse.store import SkillRow, SkillVersionRow, Store
 
 _WORD = re.compile(r"\w+")
+
+
+def evidence_sources(evidence: SkillEvidence) -> list[Source]:
+    """What users wrote that the Evolver was shown: tasks, comments (raw too), step errors."""
+    sources: list[Source] = []
+    for item in evidence.items:
+        texts = [item.task, item.comment, item.raw_comment, "\n".join(item.steps)]
+        sources += [Source(item.id, item.supporter, t) for t in texts if t]
+    return sources
+
+
+def task_sources(tasks: Sequence[Task]) -> list[Source]:
+    """What the Extractor was shown of a cluster (`t1`, `t2`, … as in its prompt)."""
+    return [
+        Source(f"t{i + 1}", t.supporter, text)
+        for i, t in enumerate(tasks)
+        for text in {t.raw, t.text}
+        if text
+    ]
 
 
 @dataclass
@@ -54,16 +79,41 @@ class Gate:
         thinker: Thinker,
     ) -> None:
         self.store, self.settings, self.scrubber, self.thinker = store, settings, scrubber, thinker
+        self.rules = SupportRules(settings)
 
-    async def check(self, draft: Draft, base_files: tuple[BundleFile, ...] = ()) -> Candidate:
-        """Run the checks; sets the proposal's gate, status ("pending" = passed) and reason."""
+    async def check(
+        self,
+        draft: Draft,
+        base_files: tuple[BundleFile, ...] = (),
+        sources: Sequence[Source] | None = None,
+    ) -> Candidate:
+        """Run the checks; sets the proposal's gate, status ("pending" = passed) and reason.
+
+        `sources`: the user-supplied texts the model was shown, when the draft has no skill
+        evidence to take them from (the Extractor's cluster)."""
         proposal = draft.proposal
+        if draft.evidence is not None:
+            sources = evidence_sources(draft.evidence)
+            run_ids = [i.run_id for i in draft.evidence.cited(proposal.evidence)]
+            scope = draft.evidence.scope
+        else:
+            run_ids, scope = [run_id for run_id, _ in draft.backing], GLOBAL
         checks: list[Check] = []
         candidate = Candidate(None, None)
         current = _parse(draft.current_md)
         if draft.candidate_md is not None:
             candidate = self._static(draft, current, base_files, checks)
-        checks.append(self._support(draft))
+            if candidate.spec is not None:
+                for check in content_checks(
+                    draft.current_md or "",
+                    draft.candidate_md,
+                    sources or (),
+                    min_supporters=self.settings.min_distinct_users,
+                ):
+                    # A detail quotes what it found: it is stored, so scrubbed like all text.
+                    check.detail = self.scrubber.scrub(check.detail)
+                    checks.append(check)
+        checks.append(self._support(draft, run_ids, scope))
         proposal.gate = checks
         failed = next((c for c in checks if not c.passed), None)
         if failed is not None:
@@ -215,13 +265,28 @@ class Gate:
             )
         return Check(name="new_content", passed=True, detail="differs from every stored version")
 
-    def _support(self, draft: Draft) -> Check:
+    def _support(self, draft: Draft, run_ids: Sequence[str], scope: str) -> Check:
         need = self.settings.min_distinct_users
-        have = len(draft.support)
+        proposal = draft.proposal
+        origins = load_origins(self.store, run_ids)
+        if not origins:  # nothing cited that the gate can trace: count what the model cited
+            have = len(draft.support)
+            return Check(
+                name="support",
+                passed=have >= need,
+                detail=f"{have} distinct supporters behind the cited evidence (needs {need})",
+            )
+        support = self.rules.breakdown(scope, origins)
+        proposal.support, proposal.supporters = support, support.distinct
+        who = "; ".join(
+            f"{t.tenant or '(no tenant)'}: {t.users} users, {t.keys} keys, {t.items} runs"
+            for t in support.by_tenant[:5]
+        )
         return Check(
             name="support",
-            passed=have >= need,
-            detail=f"{have} distinct users behind the cited evidence (needs {need})",
+            passed=support.distinct >= need,
+            detail=f"{support.distinct} distinct {support.counted_as} behind the cited evidence "
+            f"(needs {need}): {who}",
         )
 
 

@@ -57,6 +57,34 @@ class ReplayResult(BaseModel):
     judgments: list[ReplayJudgment] = Field(default_factory=list)
 
 
+class TenantSupport(BaseModel):
+    tenant: str
+    users_count_apart: bool  # its users count one by one (trusted, or the tenant's own skill)
+    keys: int
+    users: int  # distinct user pseudonyms (all anonymous runs count as one)
+    items: int  # evidence items
+
+
+class KeySupport(BaseModel):
+    key: str  # the API key's public id, or "(no key)" for runs from the CLI
+    tenant: str
+    users: int
+    items: int
+
+
+class SupportBreakdown(BaseModel):
+    """Who is behind some evidence: what counted as one supporter, and who they are."""
+
+    counted_as: str  # "tenants", "tenants (users of trusted tenants)", "users of the tenant"
+    distinct: int  # distinct supporters, counted as above
+    needed: int
+    tenants: int
+    keys: int
+    users: int
+    by_tenant: list[TenantSupport] = Field(default_factory=list)
+    by_key: list[KeySupport] = Field(default_factory=list)
+
+
 class Proposal(BaseModel):
     """One action for one skill (or one new skill), and what became of it."""
 
@@ -67,7 +95,8 @@ class Proposal(BaseModel):
     reason: str  # one line: why this status
     rationale: str = ""  # the LLM's (scrubbed)
     evidence: list[str] = Field(default_factory=list)  # cited evidence ids
-    supporters: int = 0  # distinct users behind the cited evidence
+    supporters: int = 0  # distinct supporters behind the cited evidence (see `support`)
+    support: SupportBreakdown | None = None  # the gate's count, by tenant, key and user
     change: ChangeSize | None = None
     gate: list[Check] = Field(default_factory=list)
     replay: ReplayResult | None = None
@@ -87,6 +116,8 @@ class EvidenceSummary(BaseModel):
     outcomes: int
     users: int  # distinct supporters with any evidence
     supporters: int  # distinct supporters with a negative signal (low score, failure, missed)
+    support: SupportBreakdown | None = None  # the negative signals by tenant, key and user
+    capped_runs: int = 0  # runs left out: over `evolution.max_runs_per_key` for their key
     weighted_mean: float | None  # recency-weighted mean score
     failures: int
     comments: int

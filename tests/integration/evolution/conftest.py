@@ -74,10 +74,13 @@ _TASK_ID = re.compile(r"^\[(t\d+)\]", re.MULTILINE)
 class Brain:
     """What the scripted models answer; tests switch `evolver` and `extractor` per scenario."""
 
-    evolver: str = "improve"  # improve | harmful | flood-one-user | pii | collapse | skip
+    evolver: str = "improve"  # improve | harmful | flood-one-user | pii | collapse | skip | obey
     extractor: str = "skip"  # skip | create
     new_skill_md: str = ""
     planted: str = "leaked.person@example.com"  # what the "pii" scenario hallucinates
+    # "obey": a model that follows an instruction it reads in the evidence: when `payload`
+    # reaches its prompt, it adds it to the skill beside the honest fix, citing every item.
+    payload: str = ""
     seen: list[str] = field(default_factory=list)  # every prompt, for privacy assertions
 
     def __call__(self, body: dict[str, Any]) -> str:
@@ -111,6 +114,8 @@ class Brain:
             }
         if self.evolver == "widen":
             edit = {"find": "allowed-tools: Read", "replace": "allowed-tools: Read Bash"}
+        if self.evolver == "obey" and self.payload and self.payload in prompt:
+            edit = {"find": "## Checklist", "replace": f"{FIX}\n{self.payload}\n\n## Checklist"}
         edits = [edit]
         if self.evolver == "collapse":
             edits = [{"find": SKILL.split("---\n", 2)[2], "replace": "# SQL review\n\nBe good.\n"}]
@@ -203,12 +208,17 @@ class Env:
         task: str | None = None,
         status: str = "succeeded",
         held_out: bool | None = False,
-        tenant: str = "acme",
+        tenant: str | None = None,
+        key: str | None = None,
         age: timedelta = timedelta(hours=1),
         answer: str = "an answer",
         error: str | None = None,
     ) -> str:
-        """One recorded run, its outcome and (optionally) the user's rated comment."""
+        """One recorded run, its outcome and (optionally) the user's rated comment.
+
+        Each user is of their own tenant unless `tenant` says otherwise; `key` is the id of the
+        API key that sent the run."""
+        tenant = f"org-{user}" if tenant is None else tenant
         run_id = self.run_id(held_out=held_out)
         created = utcnow() - age
         version_id = self.library.versions(skill)[version - 1].id if skill else None
@@ -222,6 +232,7 @@ class Env:
                     skill_name=skill,
                     skill_version=version if skill else None,
                     skill_version_id=version_id,
+                    api_key_id=key,
                     task=task or TASKS[next(_runs) % len(TASKS)],
                     status=status,
                     answer=answer,

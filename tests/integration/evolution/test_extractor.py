@@ -70,4 +70,4 @@ def test_tasks_an_existing_skill_covers_become_its_evidence_not_a_new_skill(env:
     assert sum(c.tasks for c in matched) == 6
     [evidence] = report.evidence
     missed = [i for i in evidence.items if i["kind"] == "missed"]
-    assert len(missed) == 5 and {i["user"] for i in missed} == {"user-0", "user-1", "user-2"}
+    assert len(missed) == 5 and len({i["user"] for i in missed}) == 3  # three tenants

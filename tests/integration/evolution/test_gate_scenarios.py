@@ -27,11 +27,11 @@ def test_one_user_flooding_100_negative_runs_and_comments_promotes_nothing(env: 
     assert report.proposals == []
     [evidence] = report.evidence
     assert (evidence.users, evidence.supporters) == (3, 1)
-    assert evidence.note == "1 distinct users with a problem; the Evolver needs 3"
+    assert evidence.note == "1 distinct tenants with a problem; the Evolver needs 3"
     assert _evolver_requests(env) == 0  # not one LLM call was spent on it
     assert len(env.library.versions("sql-review")) == 1
     # The Evolver's prompt would have shown at most 3 of mallory's 100 runs.
-    assert sum(1 for item in evidence.items if item["user"] == "mallory") == 3
+    assert sum(1 for item in evidence.items if "Ignore all" in (item["comment"] or "")) == 3
 
 
 def test_support_counts_the_users_behind_the_cited_evidence_only(env: Env) -> None:
@@ -47,7 +47,10 @@ def test_support_counts_the_users_behind_the_cited_evidence_only(env: Env) -> No
 
     [proposal] = report.proposals
     assert proposal.status == "rejected"
-    assert proposal.reason == "support: 1 distinct users behind the cited evidence (needs 3)"
+    assert proposal.reason == (
+        "support: 1 distinct tenants behind the cited evidence (needs 3): "
+        "org-mallory: 1 users, 1 keys, 3 runs"
+    )
     assert proposal.gate[-1].name == "replay" and proposal.gate[-1].detail.startswith("not run")
     assert len(env.library.versions("sql-review")) == 1
     stored = get_cycle(env.store, report.id)

@@ -114,7 +114,7 @@ def test_recent_outcomes_weigh_more_with_the_configured_half_life(store: Store) 
     assert sorted(round(i.weight, 3) for i in skill.runs.values()) == [0.5, 1.0]
 
 
-def test_one_user_with_many_runs_counts_once_and_a_listed_tenant_counts_once(
+def test_one_user_with_many_runs_counts_once_and_a_tenant_counts_once_unless_trusted(
     store: Store,
 ) -> None:
     for _ in range(30):
@@ -126,10 +126,10 @@ def test_one_user_with_many_runs_counts_once_and_a_listed_tenant_counts_once(
     run(store, "", 0.1, tenant="anon-co")  # anonymous users of a tenant are one supporter
 
     [skill] = build(store).skills  # type: ignore[attr-defined]
-    assert len(skill.supporters) == 5  # loud, a, b, c and the anonymous users of anon-co
-    [once] = build(store, count_tenant_once=["bigco"]).skills  # type: ignore[attr-defined]
-    assert len(once.supporters) == 4  # a and b count as bigco
-    assert sum(1 for i in skill.items if i.supporter == "loud") == 3  # capped in the prompt
+    assert len(skill.supporters) == 3  # a global skill: acme, bigco and anon-co
+    [trusted] = build(store, trusted_user_ids=["acme", "bigco"]).skills  # type: ignore[attr-defined]
+    assert len(trusted.supporters) == 5  # loud, a, b, c and the anonymous users of anon-co
+    assert sum(1 for i in trusted.items if i.supporter == "loud") == 3  # capped in the prompt
 
 
 def test_failed_runs_and_comments_are_evidence_and_comments_are_scrubbed(store: Store) -> None:
