@@ -6,6 +6,7 @@ with the history beyond the database's ordered scan.
 
 from __future__ import annotations
 
+from collections import Counter
 from contextlib import ExitStack
 from datetime import datetime
 
@@ -54,10 +55,19 @@ def held_out_tasks(builder: EvidenceBuilder, skills: list[SkillEvidence]) -> Non
 def pool_tasks(
     builder: EvidenceBuilder, high: list[tuple[str, str, float, datetime]]
 ) -> tuple[list[Task], list[Task]]:
-    """No-skill tasks and high-scoring tasks, newest first, split into evidence/held out."""
-    limit = builder.settings.max_pool_tasks
+    """No-skill tasks and high-scoring tasks, newest first, split into evidence/held out.
+
+    One API key fills at most `max_runs_per_key` places, so a flood cannot crowd out the pool."""
+    limit, per_key = builder.settings.max_pool_tasks, builder.settings.max_runs_per_key
+    taken: Counter[str] = Counter()
     query = (
-        sa_select(col(RunRow.id), col(RunRow.tenant), col(RunRow.user_hash), col(RunRow.task))
+        sa_select(
+            col(RunRow.id),
+            col(RunRow.tenant),
+            col(RunRow.user_hash),
+            col(RunRow.task),
+            col(RunRow.api_key_id),
+        )
         .where(
             col(RunRow.skill_name).is_(None),
             col(RunRow.status) == RunStatus.SUCCEEDED.value,
@@ -69,9 +79,13 @@ def pool_tasks(
     held: list[Task] = []
     with builder.store.session() as session, ExitStack() as stack:
         rows = stack.enter_context(stream(session, query))
-        for run_id, tenant, user_hash, task in rows:
+        for run_id, tenant, user_hash, task, key in rows:
             if builder.excluded(None, tenant):  # the Extractor writes global skills
                 continue
+            if key is not None:
+                if taken[key] >= per_key:
+                    continue
+                taken[key] += 1
             target = held if builder.held_out(run_id) else pool
             if len(target) < limit and task:
                 target.append(Task(run_id, builder.supporter(tenant, user_hash), task))

@@ -182,3 +182,27 @@ def test_the_retired_count_tenant_once_key_says_what_to_use_instead() -> None:
     with pytest.raises(ValidationError, match=r"evolution\.trusted_user_ids"):
         EvolutionSettings.model_validate({"count_tenant_once": ["bigco"]})
     assert EvolutionSettings().max_runs_per_key == 100
+
+
+def test_one_key_fills_at_most_max_runs_per_key_places_of_the_no_skill_pool(store: Store) -> None:
+    with store.session() as session:
+        for i in range(12):
+            key, tenant = ("key_evil", "evil") if i < 9 else (f"key_{i}", f"org-{i}")
+            session.add(
+                RunRow(
+                    id=f"pool{next(_ids)}",
+                    graph="g",
+                    tenant=tenant,
+                    user_hash=f"u{i}",
+                    api_key_id=key,
+                    status="succeeded",
+                    task=f"Write a haiku about autumn, take {i}",
+                    created_at=NOW - timedelta(minutes=i),
+                )
+            )
+
+    evidence = build(store, max_runs_per_key=3)
+
+    tasks = [*evidence.pool, *evidence.pool_held_out]
+    assert len(tasks) == 3 + 3
+    assert sum(t.raw.endswith(tuple(f"take {i}" for i in range(9))) for t in tasks) == 3
