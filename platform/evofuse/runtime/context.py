@@ -1,7 +1,8 @@
 """What a graph's nodes need at run time, passed as LangGraph's runtime context.
 
 Graphs are compiled with `context_schema=EvoContext` and invoked with `context=EvoContext(...)`;
-`evofuse.runtime.Runner` builds it from the configuration.
+`evofuse.runtime.Runner` builds it from the configuration. Invoked without one (as LangGraph's
+own server does), the nodes build it from the configuration themselves.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ __all__ = ["EvoContext", "RunRecorder", "SkillChooser"]
 class EvoContext:
     """Run-scoped dependencies and per-call overrides for EvoFuse nodes."""
 
-    engine: FusionEngine
+    # None when a host that does not know EvoFuse (LangGraph's own server) built the context
+    # from its client's JSON: the nodes then complete it from the configuration
+    # (`evofuse.runtime.defaults`).
+    engine: FusionEngine | None = None
     selector: SkillChooser | None = None
     recorder: RunRecorder | None = None
     graph_id: str = "custom"

@@ -9,48 +9,108 @@ deltas) goes to LangGraph's custom stream (`stream_mode="custom"`); the final an
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from langchain_core.messages import AIMessage, convert_to_openai_messages
+from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from evofuse.errors import UserError
 from evofuse.fusion import AnswerDelta, AnswerReset, Finished, JudgeStarted, MemberFinished
 from evofuse.runtime.context import EvoContext
+from evofuse.runtime.defaults import complete_context, needs_completion
 from evofuse.runtime.state import AgentState, SkillChoice, StepRecord, StepSpec, current_steps
 
 Node = Callable[[AgentState, Runtime[EvoContext]], Awaitable[dict[str, Any]]]
 
 
-def _context(runtime: Runtime[EvoContext]) -> EvoContext:
-    ctx = runtime.context
-    if not isinstance(ctx, EvoContext):
-        raise UserError(
-            "This EvoFuse node ran without its runtime context",
-            hint="Compile the graph with StateGraph(AgentState, context_schema=EvoContext) and "
-            "invoke it with context=EvoContext(...), or run it through evofuse.runtime.Runner.",
-        )
-    return ctx
+async def _context(runtime: Runtime[EvoContext]) -> tuple[EvoContext, bool]:
+    """The run's context, and whether this graph owns the run's final status.
+
+    A context without EvoFuse's parts (LangGraph's server passes only its client's fields) is
+    completed from the configuration; nobody else will then record how the run ended, so the
+    nodes do. (`Runner` records that itself, around the whole graph.)
+    """
+    if not needs_completion(runtime.context):
+        return runtime.context, False
+    return await complete_context(runtime.context, _run_config()), True
 
 
-def _ensure_run(
+def _run_config() -> dict[str, Any] | None:
+    try:
+        return dict(get_config())
+    except RuntimeError:  # called outside a LangGraph run (a node invoked by hand)
+        return None
+
+
+def _host_run_id() -> str | None:
+    """The run id of the host that runs this graph: LangGraph's server sets one per run.
+
+    Used as the EvoFuse run id (as hex, like EvoFuse's own ids), so a run is found by the same
+    id in LangGraph's API and in `evofuse runs show`.
+    """
+    configurable = (_run_config() or {}).get("configurable") or {}
+    run_id = configurable.get("run_id")
+    if not run_id:
+        return None
+    try:
+        return uuid.UUID(str(run_id)).hex
+    except ValueError:
+        return str(run_id)
+
+
+async def _ensure_run(
     state: AgentState, ctx: EvoContext, *, new_turn: bool = False
 ) -> tuple[str, dict[str, Any]]:
     """The run id, creating (and durably recording) the run on first use.
 
     `new_turn` marks a node that starts a run (select_skill): a run id that already has steps
-    belongs to an earlier turn of this thread, so a fresh run begins. (`Runner` always passes a
-    fresh run id; this covers graphs invoked directly on a checkpointed thread.)
+    belongs to an earlier turn of this thread, and a host's run id (LangGraph's server) that
+    differs from the state's starts a new run under the host's id, so a run id written into
+    the input never adds to another run. (`Runner` always passes a fresh run id.)
     """
     run_id = state.get("run_id")
-    if run_id and not (new_turn and current_steps(state)):
+    host_run = _host_run_id() if new_turn else None
+    stale = new_turn and (bool(current_steps(state)) or (host_run not in (None, run_id)))
+    if run_id and not stale:
         return run_id, {}
-    run_id = uuid.uuid4().hex
+    run_id = host_run or uuid.uuid4().hex
     if ctx.recorder is not None:
-        ctx.recorder.start(run_id, ctx.run_info())
+        info = dataclasses.replace(ctx, task=ctx.task or _task(state)).run_info()
+        await asyncio.to_thread(ctx.recorder.start, run_id, info)
     return run_id, {"run_id": run_id}
+
+
+@contextlib.asynccontextmanager
+async def _owned_run(ctx: EvoContext, run_id: str, owned: bool) -> AsyncIterator[None]:
+    """Record a failed or cancelled run when this graph owns its status (see `_context`)."""
+    try:
+        yield
+    except BaseException as exc:
+        if owned and ctx.recorder is not None:
+            if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+                status, error = "cancelled", "the caller cancelled the run"
+            else:
+                status, error = "failed", f"{type(exc).__name__}: {exc}"
+            await _off_loop(ctx.recorder.finish, run_id, status, error)
+        raise
+
+
+async def _off_loop(record: Callable[..., None], *args: Any) -> None:
+    """A recorder call from an error handler: in a thread (SQL must not block the event loop),
+    shielded so that a second cancellation cannot lose the record."""
+    await asyncio.shield(asyncio.to_thread(record, *args))
+
+
+def _task(state: AgentState) -> str | None:
+    try:
+        return last_user_text(state)
+    except UserError:
+        return None
 
 
 def last_user_text(state: AgentState) -> str:
@@ -80,20 +140,21 @@ def select_named_skill(name: str) -> Node:
 async def _select(
     state: AgentState, runtime: Runtime[EvoContext], preferred: str | None
 ) -> dict[str, Any]:
-    ctx = _context(runtime)
-    run_id, update = _ensure_run(state, ctx, new_turn=True)
+    ctx, owned = await _context(runtime)
+    run_id, update = await _ensure_run(state, ctx, new_turn=True)
     choice: SkillChoice | None = None
-    if ctx.selector is not None:
-        # ~15 ms of embedding and SQL: off the event loop, so concurrent runs keep streaming.
-        choice = await asyncio.to_thread(
-            ctx.selector.choose,
-            last_user_text(state),
-            tenant=ctx.tenant,
-            user=ctx.user,
-            skill=ctx.skill or preferred,
-        )
-    if ctx.recorder is not None:
-        ctx.recorder.skill_chosen(run_id, choice)
+    async with _owned_run(ctx, run_id, owned):
+        if ctx.selector is not None:
+            # ~15 ms of embedding and SQL: off the event loop, so concurrent runs keep streaming.
+            choice = await asyncio.to_thread(
+                ctx.selector.choose,
+                last_user_text(state),
+                tenant=ctx.tenant,
+                user=ctx.user,
+                skill=ctx.skill or preferred,
+            )
+        if ctx.recorder is not None:
+            await asyncio.to_thread(ctx.recorder.skill_chosen, run_id, choice)
     runtime.stream_writer(
         {"event": "skill", "skill": None if choice is None else _public_skill(choice)}
     )
@@ -127,8 +188,23 @@ async def run_step(
     state: AgentState, runtime: Runtime[EvoContext], spec: StepSpec, *, final: bool
 ) -> dict[str, Any]:
     """Run one step (shared by `fuse_step` and the prebuilt agent's skill loop)."""
-    ctx = _context(runtime)
-    run_id, update = _ensure_run(state, ctx)
+    ctx, owned = await _context(runtime)
+    run_id, update = await _ensure_run(state, ctx)
+    async with _owned_run(ctx, run_id, owned):
+        return await _fuse(state, runtime, ctx, run_id, update, spec, final=final)
+
+
+async def _fuse(
+    state: AgentState,
+    runtime: Runtime[EvoContext],
+    ctx: EvoContext,
+    run_id: str,
+    update: dict[str, Any],
+    spec: StepSpec,
+    *,
+    final: bool,
+) -> dict[str, Any]:
+    assert ctx.engine is not None  # completed by `_context`
     skill = state.get("skill")
     index = len(current_steps({**state, "run_id": run_id}))
     name = spec.get("name") or f"step-{index + 1}"
@@ -173,7 +249,7 @@ async def run_step(
                 result = event.result
     except BaseException as exc:
         if ctx.recorder is not None:
-            ctx.recorder.step_failed(run_id, index, name, exc)
+            await _off_loop(ctx.recorder.step_failed, run_id, index, name, exc)
         raise
     assert result is not None
     if ctx.recorder is not None:
@@ -195,8 +271,8 @@ async def run_step(
 
 async def record(state: AgentState, runtime: Runtime[EvoContext]) -> dict[str, Any]:
     """Mark the run succeeded. (Failures are recorded by the step that failed and the Runner.)"""
-    ctx = _context(runtime)
-    run_id, update = _ensure_run(state, ctx)
+    ctx, _ = await _context(runtime)
+    run_id, update = await _ensure_run(state, ctx)
     if ctx.recorder is not None:
         await asyncio.to_thread(ctx.recorder.finish, run_id, "succeeded")
     return update
