@@ -158,8 +158,13 @@ def _ask(text: str) -> dict[str, Any]:
 
 def test_the_server_lists_every_graph_of_langgraph_json(client: Any) -> None:
     registered = json.loads((REPO / "langgraph.json").read_text())["graphs"]
-    listed = {a["graph_id"] for a in client.assistants.search(limit=50)}
-    assert listed == set(registered)
+    assistants = client.assistants.search(limit=50)
+    assert {a["graph_id"] for a in assistants} == set(registered)
+    # The context form a client (or LangGraph Studio) sees: the fields a client may set.
+    schemas = client.assistants.get_schemas(assistants[0]["assistant_id"])
+    fields = set(schemas["context_schema"]["properties"])
+    assert {"user", "mode", "profile", "skill"} <= fields
+    assert not {"engine", "recorder", "selector", "tenant"} & fields
 
 
 @pytest.mark.parametrize("graph_id", sorted(STEPS))

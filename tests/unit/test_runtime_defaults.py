@@ -13,7 +13,7 @@ import pytest
 import yaml
 from langgraph.graph import END, START, StateGraph
 
-from evofuse.errors import AllMembersFailedError, ConfigError
+from evofuse.errors import AllMembersFailedError, ConfigError, UserError
 from evofuse.runtime import defaults
 from evofuse.runtime.context import EvoContext
 from evofuse.runtime.nodes import fuse_step, record, select_skill
@@ -130,3 +130,13 @@ async def test_no_context_and_no_config_says_where_the_config_is_looked_for(
     defaults.reset()
     with pytest.raises(ConfigError, match="Config file not found"):
         await graph().ainvoke({"messages": [{"role": "user", "content": "hi"}]})
+
+
+async def test_a_malformed_client_context_is_refused_with_the_fields_it_may_set(
+    configured: Path,
+) -> None:
+    with pytest.raises(UserError, match=r"Invalid run context: models: .*list") as caught:
+        await graph().ainvoke(
+            {"messages": [{"role": "user", "content": "hi"}]}, context={"models": 3}
+        )
+    assert "user, profile, mode, models" in (caught.value.hint or "")

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
+
 from evofuse.ports import RunInfo, RunRecorder, SkillChooser
 
 if TYPE_CHECKING:
@@ -46,6 +49,16 @@ class EvoContext:
     # Stream the final answer as it is written (custom `delta` events). Off when nobody reads
     # the deltas: a streamed judge costs LiteLLM ~0.35 ms of CPU per chunk.
     stream_answer: bool = True
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, _source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        """The schema hosts show their clients (LangGraph's server and Studio): the fields a
+        client may set, not the engine, Selector and recorder EvoFuse supplies."""
+        from evofuse.runtime.defaults import ClientContext
+
+        return handler(ClientContext)
 
     def run_info(self) -> RunInfo:
         """What the recorder keeps about this run (not the engine, selector or overrides)."""

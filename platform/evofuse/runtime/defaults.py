@@ -20,14 +20,41 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from evofuse.errors import UserError
 from evofuse.runtime.context import EvoContext
 
 if TYPE_CHECKING:
     from evofuse.services import Services
 
-# Fields a client may set when a host such as LangGraph's server builds the context from JSON.
-# The dependencies and the identity are EvoFuse's to fill, never the client's.
-_CLIENT_FIELDS = ("user", "profile", "mode", "models", "judge", "skill", "params", "stream_answer")
+
+class ClientContext(BaseModel):
+    """The context fields a client may send through a host such as LangGraph's server.
+
+    This is the JSON schema such hosts show for `EvoContext` (LangGraph Studio's context form,
+    `assistants.get_schemas`); the engine, Selector, recorder and identity are EvoFuse's to fill.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    user: str | None = Field(default=None, description="End-user id; stored only as a keyed hash.")
+    profile: str | None = Field(default=None, description="Fusion profile of the configuration.")
+    mode: str | None = Field(
+        default=None, description="Fusion mode for every step: best-of, merge, debate, single, …"
+    )
+    models: list[str] | None = Field(default=None, description="Pool members (model_list names).")
+    judge: str | None = Field(default=None, description="Judge model (a model_list name).")
+    skill: str | None = Field(default=None, description="Use this skill instead of the Selector.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Model settings for every member: temperature, …"
+    )
+    stream_answer: bool = Field(
+        default=True, description="Stream the final answer as custom `delta` events."
+    )
+
+
+_CLIENT_FIELDS = tuple(ClientContext.model_fields)
 
 _lock = threading.Lock()
 _services: dict[str, Services] = {}
@@ -96,11 +123,19 @@ def _client_fields(context: object) -> dict[str, Any]:
     else:
         return {}
     defaults = EvoContext()
-    return {
+    given = {
         name: values[name]
         for name in _CLIENT_FIELDS
         if name in values and values[name] != getattr(defaults, name)
     }
+    try:
+        return ClientContext.model_validate(given).model_dump(include=set(given))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise UserError(
+            f"Invalid run context: {problems}",
+            hint=f"Context fields a client may set: {', '.join(_CLIENT_FIELDS)}.",
+        ) from None
 
 
 def _graph_name(config: Mapping[str, Any] | None) -> str | None:
