@@ -67,14 +67,23 @@ def _evolution_round(console: Console, settings: Settings) -> None:
     from rich.markup import escape
 
     from evofuse.cli.evolve import render
-    from evofuse.evolution.demo import DEMO_TASKS, DEMO_USERS, DemoRun, simulate_and_evolve
+    from evofuse.evolution.demo import (
+        DEMO_COMMENT,
+        DEMO_TASKS,
+        DEMO_USERS,
+        DemoRun,
+        simulate_and_evolve,
+    )
     from evofuse.services import Services
 
-    users, tasks = DEMO_USERS[:3], DEMO_TASKS[:2]
+    users, per_user = DEMO_USERS[:3], 2
     console.rule("[bold]6. Collective evolution[/] (simulated users rate runs, then one cycle)")
     console.print(
-        f"{len(users)} users each run {len(tasks)} commit-message tasks and rate the answers "
-        "0.2 with a comment; then evolution proposes, gates and (maybe) publishes a new version.",
+        f"{len(users)} users each run {per_user} commit-message tasks and rate the answers "
+        f"0.2 with the comment {DEMO_COMMENT!r}. Each user's second run is held out: the "
+        "Evolver never sees it, the gate replays it. Then evolution proposes a patch (asked "
+        "for with a JSON schema, so even the 135M model answers in shape), gates it and, if it "
+        "wins the replay, publishes it as a canary.",
         highlight=False,
     )
 
@@ -87,7 +96,14 @@ def _evolution_round(console: Console, settings: Settings) -> None:
     try:
         _, report = asyncio.run(
             simulate_and_evolve(
-                services, users=users, tasks=tasks, on_run=show, evolution={"replay_tasks": 2}
+                services,
+                users=users,
+                tasks=DEMO_TASKS,
+                per_user=per_user,
+                on_run=show,
+                # Short answers keep the cycle to minutes on a 135M CPU model.
+                max_tokens=160,
+                evolution={"replay_tasks": 2, "max_tokens": 512},
             )
         )
     finally:

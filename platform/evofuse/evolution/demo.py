@@ -6,6 +6,7 @@ rating through `record_feedback`, exactly as API clients would; only the users a
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,34 @@ DEMO_TASKS = (
     "Write a git commit message for this change: the CSV export dropped rows whose names "
     "contained a comma.",
 )
-DEMO_COMMENT = "The subject line is too long and it never says why the change was needed."
+# Short on purpose: the gate refuses added text that repeats 9+ words of a comment, and a
+# 135M model tends to copy what it reads. A short comment keeps that check honest but passable.
+DEMO_COMMENT = "Subject line too long; never says why."
+
+
+def planned_run_ids(
+    users: Sequence[str], per_user: int, holdout_percent: float
+) -> dict[tuple[str, int], str]:
+    """Run ids for a small demo: each user's last run in the held-out share, the others not.
+
+    Which runs the gate may replay is decided by a hash of the run id (`is_held_out`). With a
+    handful of runs, chance alone often leaves no held-out task (the gate then cannot replay)
+    or leaves a user without evidence. So the demo draws random ids until each lands on the
+    side it needs: every user is evidence for the Evolver and also contributes one task the
+    Evolver never sees.
+    """
+    from evofuse.evolution.evidence import is_held_out
+
+    ids: dict[tuple[str, int], str] = {}
+    for user in users:
+        for n in range(per_user):
+            want = n == per_user - 1
+            while True:
+                run_id = uuid.uuid4().hex
+                if is_held_out(run_id, holdout_percent) == want:
+                    ids[(user, n)] = run_id
+                    break
+    return ids
 
 
 @dataclass(frozen=True)
@@ -46,31 +74,21 @@ async def simulate_and_evolve(
     comment: str = DEMO_COMMENT,
     evolution: dict[str, Any] | None = None,
     on_run: Callable[[DemoRun], None] | None = None,
+    per_user: int | None = None,
+    max_tokens: int | None = None,
 ) -> tuple[list[DemoRun], CycleReport]:
-    """Each user runs every task on `graph` (forcing `skill` when given) and rates it `score`
+    """Each user runs tasks on `graph` (forcing `skill` when given) and rates them `score`
     with `comment`; then one cycle runs with `evolution` overrides (e.g. fewer replay tasks for
-    a slow local model). Returns the runs and the cycle's report."""
+    a slow local model). Returns the runs and the cycle's report.
+
+    By default every user runs every task and the held-out split is left to chance. With
+    `per_user`, user i runs `per_user` tasks starting at task i (so users ask different things),
+    and each user's last run is held out for the gate's replay (see `planned_run_ids`).
+    `max_tokens` bounds each answer of the simulated runs.
+    """
     from evofuse.evolution.cycle import EvolutionCycle
     from evofuse.store.feedback import record_feedback
 
-    runs: list[DemoRun] = []
-    async with services.runner() as runner:
-        for user in users:
-            for task in tasks:
-                options: dict[str, Any] = {"user": user, "tenant": "demo"}
-                if skill is not None:
-                    options["skill"] = skill
-                result = await runner.run(graph, task, **options)
-                record_feedback(services.store, run_id=result.run_id, score=score, comment=comment)
-                run = DemoRun(
-                    user,
-                    result.run_id,
-                    (result.skill or {}).get("name"),
-                    result.answer,
-                )
-                runs.append(run)
-                if on_run is not None:
-                    on_run(run)
     settings = services.settings
     # The simulated users are the demo's own, so it vouches for their user ids (a deployment
     # does the same for a tenant it trusts with `evolution.trusted_user_ids`).
@@ -78,6 +96,37 @@ async def simulate_and_evolve(
     overrides = {**(evolution or {}), "trusted_user_ids": trusted}
     changed = settings.evolution.model_copy(update=overrides)
     settings = settings.model_copy(update={"evolution": changed})
+    plan: list[tuple[str, str, str | None]] = []
+    if per_user is None:
+        plan = [(user, task, None) for user in users for task in tasks]
+    else:
+        ids = planned_run_ids(users, per_user, settings.evolution.holdout_percent)
+        plan = [
+            (user, tasks[(i + n) % len(tasks)], ids[(user, n)])
+            for i, user in enumerate(users)
+            for n in range(per_user)
+        ]
+    runs: list[DemoRun] = []
+    async with services.runner() as runner:
+        for user, task, run_id in plan:
+            options: dict[str, Any] = {"user": user, "tenant": "demo"}
+            if skill is not None:
+                options["skill"] = skill
+            if run_id is not None:
+                options["run_id"] = run_id
+            if max_tokens is not None:
+                options["params"] = {"max_tokens": max_tokens}
+            result = await runner.run(graph, task, **options)
+            record_feedback(services.store, run_id=result.run_id, score=score, comment=comment)
+            run = DemoRun(
+                user,
+                result.run_id,
+                (result.skill or {}).get("name"),
+                result.answer,
+            )
+            runs.append(run)
+            if on_run is not None:
+                on_run(run)
     cycle = EvolutionCycle(
         settings,
         store=services.store,
