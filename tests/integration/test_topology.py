@@ -1,0 +1,325 @@
+"""The scaled-out topology as processes: PostgreSQL, `chroma run`, two `evofuse serve` replicas.
+
+Started once for the module. Requests alternate between the replicas; each test checks that
+the two behave as one deployment: a rollback made through one is served by the other on the
+next request, feedback for a run served by one is accepted by the other and counted once, a
+key's rate limit holds across both, and `kill -9` of one replica loses nothing the other
+recorded while the survivor keeps serving. Under CI=true it runs on PostgreSQL (and fails
+without it); elsewhere it skips when no PostgreSQL server answers on 127.0.0.1:5432.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from sqlmodel import col, select
+
+from evofuse.config.loader import load_settings
+from evofuse.skills import Bundle, BundleFile, Library, Origin
+from evofuse.store import Store
+from evofuse.store.feedback import FeedbackRow
+from evofuse.store.keys import create_key
+from evofuse.store.runs import RunRow
+from evofuse.testing import JUDGE, ModelBehavior, UpstreamScript, UpstreamServer, model_entry
+from tests.support.databases import fresh_postgres_database
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+STARTUP_TIMEOUT_S = 120.0
+SKILL = """---
+name: topology-demo
+description: "Answer arithmetic questions step by step. NOT for: anything else."
+---
+# Arithmetic
+
+Version marker: {marker}
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "EVOFUSE_USER_HASH_SECRET": "shared-by-every-replica",
+        "ANONYMIZED_TELEMETRY": "False",
+    }
+
+
+def _wait_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"{process.args} exited early:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{process.args} did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.3)
+
+
+@dataclass
+class Replica:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+@dataclass
+class Topology:
+    config: Path
+    store: Store
+    replicas: list[Replica]
+    key: str
+    admin: str
+
+    def headers(self, admin: bool = False) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin if admin else self.key}"}
+
+    def chat(self, replica: Replica, key: str | None = None, **body: Any) -> httpx.Response:
+        body.setdefault("model", "fusion/p")
+        body.setdefault("messages", [{"role": "user", "content": "What is 2 + 2?"}])
+        headers = {"Authorization": f"Bearer {key or self.key}"}
+        return httpx.post(
+            f"{replica.url}/v1/chat/completions", json=body, headers=headers, timeout=60
+        )
+
+
+@pytest.fixture(scope="module")
+def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    folder = tmp_path_factory.mktemp("topology")
+    processes: list[subprocess.Popen[bytes]] = []
+    script = UpstreamScript(
+        models={
+            "m1": ModelBehavior(content="Four.", latency_ms=50),
+            "m2": ModelBehavior(content="It is 4.", latency_ms=50),
+            "j": JUDGE,
+        }
+    )
+    with fresh_postgres_database() as database_url, UpstreamServer(script) as upstream:
+        chroma_port = _free_port()
+        chroma_log = folder / "chroma.log"
+        with chroma_log.open("wb") as log:
+            chroma = subprocess.Popen(
+                [
+                    str(BIN / "chroma"),
+                    "run",
+                    "--path",
+                    str(folder / "chroma"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(chroma_port),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=_env(),
+            )
+        processes.append(chroma)
+        try:
+            _wait_healthy(chroma, f"http://127.0.0.1:{chroma_port}/api/v2/heartbeat", chroma_log)
+            config = folder / "evofuse.yaml"
+            price = {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+            config.write_text(
+                yaml.safe_dump(
+                    {
+                        "model_list": [
+                            model_entry(n, upstream.base_url, **price) for n in ("m1", "m2", "j")
+                        ],
+                        "fusion": {
+                            "default_profile": "p",
+                            "profiles": {
+                                "p": {"models": ["m1", "m2"], "judge": "j", "timeout_s": 30}
+                            },
+                        },
+                        "storage": {
+                            "database_url": database_url,
+                            "chroma": f"http://127.0.0.1:{chroma_port}",
+                        },
+                        "skills": {"dir": str(folder / "no-seed-skills")},
+                        "graphs": str(REPO / "langgraph.json"),
+                        "auth": {"enabled": True},
+                    }
+                )
+            )
+            settings = load_settings(config)
+            library = Library.from_settings(settings)
+            for marker in ("one", "two"):
+                text = SKILL.format(marker=marker)
+                library.publish(
+                    Bundle.of([BundleFile("SKILL.md", text.encode())]), origin=Origin.SEED
+                )
+            library.close()
+            store = Store(database_url)
+            replicas = []
+            for name in ("a", "b"):
+                port = _free_port()
+                log_path = folder / f"replica-{name}.log"
+                with log_path.open("wb") as log:
+                    process = subprocess.Popen(
+                        [
+                            str(BIN / "evofuse"),
+                            "serve",
+                            "--port",
+                            str(port),
+                            "--no-access-log",
+                            "--config",
+                            str(config),
+                        ],
+                        cwd=folder,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=_env(),
+                    )
+                processes.append(process)
+                url = f"http://127.0.0.1:{port}"
+                _wait_healthy(process, url + "/healthz", log_path)
+                replicas.append(Replica(name, url, process))
+            yield Topology(
+                config=config,
+                store=store,
+                replicas=replicas,
+                key=create_key(store, tenant="acme").secret,
+                admin=create_key(store, tenant="ops", admin=True).secret,
+            )
+            store.close()
+        finally:
+            for process in reversed(processes):
+                if process.poll() is None:
+                    process.terminate()
+                    try:
+                        process.wait(timeout=20)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                        process.wait()
+
+
+def _served_version(response: httpx.Response) -> int:
+    assert response.status_code == 200, response.text
+    skill = response.json()["evofuse"]["skill"]
+    assert skill is not None and skill["name"] == "topology-demo"
+    version: int = skill["version"]
+    return version
+
+
+def test_a_rollback_through_one_replica_is_served_by_the_other_at_once(
+    topology: Topology,
+) -> None:
+    a, b = topology.replicas
+    named = {"evofuse": {"skill": "topology-demo"}}
+    assert _served_version(topology.chat(a, **named)) == 2
+    assert _served_version(topology.chat(b, **named)) == 2
+
+    rolled = httpx.post(
+        f"{a.url}/v1/skills/topology-demo/rollback",
+        json={"to": 1},
+        headers=topology.headers(admin=True),
+        timeout=30,
+    )
+    assert rolled.status_code == 200, rolled.text
+
+    # The bound is the next request: every replica reads the active version from PostgreSQL
+    # and the Chroma server per request, and caches only immutable versions by id.
+    assert _served_version(topology.chat(b, **named)) == 1
+    assert _served_version(topology.chat(a, **named)) == 1
+
+    back = httpx.post(
+        f"{b.url}/v1/skills/topology-demo/rollback",
+        json={"to": 2},
+        headers=topology.headers(admin=True),
+        timeout=30,
+    )
+    assert back.status_code == 200, back.text
+    assert _served_version(topology.chat(a, **named)) == 2
+
+
+def test_feedback_for_a_run_served_by_the_other_replica_counts_once(topology: Topology) -> None:
+    a, b = topology.replicas
+    served = topology.chat(b, user="dana")
+    assert served.status_code == 200, served.text
+    run_id = served.json()["evofuse"]["run_id"]
+    for replica, score in ((a, 0.2), (b, 0.9), (a, 0.8)):
+        rated = httpx.post(
+            f"{replica.url}/v1/feedback",
+            json={"run_id": run_id, "score": score},
+            headers=topology.headers(),
+            timeout=30,
+        )
+        assert rated.status_code in (200, 201), rated.text
+    with topology.store.session() as session:
+        rows = session.exec(select(FeedbackRow).where(FeedbackRow.run_id == run_id)).all()
+    assert [r.score for r in rows] == [0.8]  # one rating per run and user, the latest
+
+
+def test_a_rate_limit_holds_across_replicas(topology: Topology) -> None:
+    limit = 4
+    key = create_key(topology.store, tenant="acme", rpm=limit).secret
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(timeout=60) as client:
+
+            async def one(i: int) -> int:
+                replica = topology.replicas[i % 2]
+                response = await client.post(
+                    f"{replica.url}/v1/chat/completions",
+                    json={"model": "fusion/p", "messages": [{"role": "user", "content": "2+2?"}]},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                return response.status_code
+
+            return await asyncio.gather(*(one(i) for i in range(12)))
+
+    statuses = asyncio.run(burst())
+    assert set(statuses) <= {200, 429}, statuses
+    assert limit <= statuses.count(200) <= limit + 1, statuses
+
+
+def test_kill_9_of_a_replica_loses_no_run_the_other_recorded(topology: Topology) -> None:
+    a, b = topology.replicas
+    recorded = []
+    for i in range(3):
+        for replica in (a, b):
+            response = topology.chat(replica, user=f"user-{i}")
+            assert response.status_code == 200, response.text
+            recorded.append(response.json()["evofuse"]["run_id"])
+
+    b.process.send_signal(signal.SIGKILL)
+    b.process.wait(timeout=10)
+    assert not b.alive
+
+    after = topology.chat(a, user="after-the-kill")
+    assert after.status_code == 200, after.text
+    recorded.append(after.json()["evofuse"]["run_id"])
+    with topology.store.session() as session:
+        rows = session.exec(select(RunRow).where(col(RunRow.id).in_(recorded))).all()
+    assert sorted(r.id for r in rows) == sorted(recorded)
+    assert {r.status for r in rows} == {"succeeded"}
