@@ -150,7 +150,8 @@ def test_env_vars_override_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     settings = load_settings(write(tmp_path, base_config()))
     assert settings.storage.database_url == "sqlite:///elsewhere.db"
     assert settings.auth.enabled is False
-    assert settings.storage.chroma == ".evofuse/chroma"  # the rest of the section stays
+    # the rest of the section stays (its relative path taken in the config file's folder)
+    assert settings.storage.chroma == str(tmp_path / ".evofuse/chroma")
 
 
 def test_config_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,5 @@
-"""Configuration: one YAML file (DESIGN.md contract), validated, overridable by EVOFUSE_*."""
+"""Configuration: one YAML file (see the README's configuration section), validated, overridable
+by EVOFUSE_* environment variables."""
 
 from evofuse.config.loader import find_config_path, load_settings
 from evofuse.config.models import (

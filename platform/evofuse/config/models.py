@@ -1,4 +1,4 @@
-"""The configuration schema. Keys follow DESIGN.md's public contract exactly."""
+"""The configuration schema: the keys of the README's configuration section, exactly."""
 
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ with only the context fields its client sent, often none. The nodes then complet
 here, so the run is the same one `evofuse run` would make and is recorded the same way:
 
 - the fusion engine, the Skill Selector and the run recorder come from the configuration that
-  `EVOFUSE_CONFIG` names (else `./evofuse.yaml`), built once per process, off the event loop;
+  `EVOFUSE_CONFIG` names (else `./evofuse.yaml`), built once per process, off the event loop
+  (with the embedded local model started when the configuration enables it);
 - the end-user id the client sent (`context={"user": …}`) is stored only as its keyed hash;
 - the graph id and thread id come from LangGraph's run configuration; the tenant is the user
   LangGraph's own auth authenticated, never a field the client wrote ("" without auth).
@@ -15,6 +16,7 @@ here, so the run is the same one `evofuse run` would make and is recorded the sa
 from __future__ import annotations
 
 import asyncio
+import atexit
 import dataclasses
 import threading
 from collections.abc import Mapping
@@ -80,11 +82,25 @@ def shared_services() -> Services:
         services = _services.get(key)
         if services is None:
             services = Services.from_settings(load_settings(key))
+            _start_local_model(services)
             # Everything a run touches, now: the first run must not pay for it inside a step.
             _ = services.recorder, services.selector, services.hasher
             services.engine.gateway.warm_up()
             _services[key] = services
         return services
+
+
+def _start_local_model(services: Services) -> None:
+    """Start the embedded model when the configuration uses it, as `evofuse serve` does; it is
+    stopped when the process exits (a server already answering on the port is reused)."""
+    settings = services.settings.local_model
+    if not settings.enabled:
+        return
+    from evofuse.localmodel import LocalModelServer
+
+    server = LocalModelServer(settings, quiet=True)
+    server.start()
+    atexit.register(server.stop)
 
 
 def needs_completion(context: object) -> bool:
