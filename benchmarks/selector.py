@@ -54,6 +54,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench_common import machine_facts
 from evofuse.skills import (
+    HYBRID,
     Bundle,
     BundleFile,
     Context,
@@ -79,9 +80,19 @@ DATA = REPO / "tests" / "unit" / "skills" / "data"
 TASK_SETS = {
     "tuning": "selector_tasks.yaml",
     "held-out": "selector_tasks_heldout.yaml",
+    "held-out 2": "selector_tasks_heldout2.yaml",
 }
 TARGET_HIT_AT_1 = 0.85
+SELECTORS = [
+    (SelectorConfig(), f"MiniLM Selector, as shipped (threshold {SelectorConfig().threshold})"),
+    (
+        HYBRID,
+        f"MiniLM + lexical (HYBRID: weight {HYBRID.lexical_weight}, threshold {HYBRID.threshold})",
+    ),
+]
 TARGET_P50_MS = 20.0
+TARGET_NO_SKILL_PRECISION = 0.9
+TARGET_AGREEMENT = 0.99  # the index's best skill = the exact nearest neighbour's, from 1,000 up
 COLLECTION = "bench-selector"
 # Bump when the synthetic skills change: the cache key includes it.
 GENERATOR_VERSION = "1"
@@ -145,13 +156,16 @@ def score(
     )
 
 
-def embedding_picks(library: Library, tasks: list[Task]) -> list[tuple[str | None, str | None]]:
-    selector = Selector(library, seed=0)
+def embedding_picks(
+    library: Library, tasks: list[Task], config: SelectorConfig
+) -> list[tuple[str | None, str | None]]:
+    selector = Selector(library, config, seed=0)
+    weight = selector.config.lexical_weight
     out: list[tuple[str | None, str | None]] = []
     for t in tasks:
         text = str(t["task"])
         got = selector.select([{"role": "user", "content": text}]).name
-        hits = library.index.query(text, tenant="", owner=None, k=1)
+        hits = library.index.query(text, tenant="", owner=None, k=1, lexical_weight=weight)
         out.append((got, hits[0].name if hits else None))
     return out
 
@@ -227,8 +241,9 @@ def measure_quality(library: Library, progress: Progress) -> tuple[list[Scores],
     thresholds = {label: b.fit_threshold(sets["tuning"]) for label, b in baselines.items()}
     results: list[Scores] = []
     for set_label, tasks in sets.items():
-        embedded = f"MiniLM Selector (threshold {SelectorConfig().threshold})"
-        results.append(score(embedded, set_label, tasks, embedding_picks(library, tasks)))
+        for config, label in SELECTORS:
+            picks = embedding_picks(library, tasks, config)
+            results.append(score(label, set_label, tasks, picks))
         progress.advance(job)
         for label, baseline in baselines.items():
             results.append(score(label, set_label, tasks, baseline.picks(tasks)))
@@ -377,8 +392,9 @@ class Latency:
     ms: dict[str, list[float]]
     positives: int
     seed_hits: int  # the Selector picked the labelled seed skill
-    exact_hits: int  # ... as it would with an exact nearest-neighbour search
-    ann_agrees: int  # Chroma's best skill is the exact best skill (all tasks)
+    exact_hits: int  # the labelled seed skill is the exact nearest neighbour (dense alone)
+    index_agrees: int  # SkillIndex's best skill (dense) is the exact best skill (all tasks)
+    ann_agrees: int  # Chroma's HNSW best skill is the exact best skill (all tasks)
 
     @property
     def tasks(self) -> int:
@@ -393,8 +409,9 @@ PARTS = {
     "select_cached": "Selector.select, same text again (query vector cached)",
     "choose": "LibrarySkillChooser.choose, cached (the runtime's path: + load_version)",
     "embed": "MiniLM embedding of the task alone",
-    "search": "Chroma query alone (SkillIndex.query_vector)",
-    "exact": "exact cosine over every indexed vector in numpy (not used by EvoFuse; for scale)",
+    "search": "SkillIndex.query_vector alone (exact numpy search + lexical scores)",
+    "chroma": "Chroma's HNSW query alone (what the index did before; used beyond 100k texts)",
+    "exact": "the benchmark's own brute-force cosine over every vector (the reference)",
 }
 
 
@@ -445,9 +462,9 @@ def measure_latency(
         # Without outcomes every skill's success prior is 0.5, so the Selector ranks by
         # similarity alone: the exact best text decides what an exact search would pick.
         matrix, names = all_vectors(library)
-        threshold = selector.config.threshold
         ms: dict[str, list[float]] = {part: [] for part in PARTS}
-        seed_hits = exact_hits = ann_agrees = positives = 0
+        seed_hits = exact_hits = index_agrees = ann_agrees = positives = 0
+        collection = index.client.get_collection(COLLECTION)
         for t in tasks:
             text = str(t["task"])
             message = [{"role": "user", "content": text}]
@@ -457,18 +474,44 @@ def measure_latency(
             ms["choose"].append(timed(chooser.choose, text, tenant=None, user=None, skill=None)[0])
             took, vectors = timed(index.embed, [text])
             ms["embed"].append(took)
-            took, hits = timed(index.query_vector, vectors[0], tenant="", owner=None, k=8)
+            took, _ = timed(
+                index.query_vector,
+                vectors[0],
+                tenant="",
+                owner=None,
+                k=8,
+                text=text,
+                lexical_weight=selector.config.lexical_weight,
+            )
             ms["search"].append(took)
-            took, (best, similarity) = timed(exact_best, matrix, names, vectors[0])
+            hits = index.query_vector(vectors[0], tenant="", owner=None, k=1)
+            took, ann = timed(
+                collection.query,
+                query_embeddings=[vectors[0]],
+                n_results=1,
+                include=["metadatas"],
+            )
+            ms["chroma"].append(took)
+            ann_metas = (ann.get("metadatas") or [[]])[0]
+            took, (best, _similarity) = timed(exact_best, matrix, names, vectors[0])
             ms["exact"].append(took)
-            ann_agrees += bool(hits) and hits[0].name == best
+            index_agrees += bool(hits) and hits[0].name == best
+            ann_agrees += bool(ann_metas) and str(ann_metas[0]["name"]) == best
             if t["skill"] is not None:
                 positives += 1
                 seed_hits += selection.name == t["skill"]
-                exact_hits += best == t["skill"] and similarity >= threshold
+                exact_hits += best == t["skill"]
             progress.advance(job)
         return Latency(
-            size, index.count(), build_s, ms, positives, seed_hits, exact_hits, ann_agrees
+            size,
+            index.count(),
+            build_s,
+            ms,
+            positives,
+            seed_hits,
+            exact_hits,
+            index_agrees,
+            ann_agrees,
         )
 
 
@@ -503,7 +546,9 @@ def quality_table(results: list[Scores], thresholds: dict[str, float]) -> list[s
         'without threshold: the best match alone, "no skill" not allowed; no-skill precision: '
         'share of "no skill" answers that were right; recall: share of no-skill tasks '
         'answered "no skill". The seed descriptions, examples and the Selector\'s threshold '
-        "were tuned on the tuning set; the held-out set was never used for tuning. BM25's "
+        "were tuned on the tuning set, and so were the Selector's lexical weight and threshold; "
+        "the held-out sets were never used for tuning (held-out 2 was written and committed "
+        "before the lexical scoring was measured). BM25's "
         f"no-skill thresholds were fitted on the tuning set too ({cuts}). Target: hit@1 ≥ "
         f"{TARGET_HIT_AT_1}.",
     ]
@@ -524,29 +569,36 @@ def latency_table(results: list[Latency], warmup: int) -> list[str]:
     lines += [f"- `{part}`: {text}" for part, text in PARTS.items()]
     lines += [
         "",
-        f"{count} task texts per size (both labelled sets), each new to the query cache when "
+        f"{count} task texts per size (all labelled sets), each new to the query cache when "
         f"`select` runs, after {warmup} warm-up queries (excluded). SQLite + embedded Chroma, "
         "public context (global skills only), k=8. The 12 seed skills plus synthetic skills "
         "(8 verbs x 40 artifacts x 50 domains, templated: 2 description sentences and 3 "
         "examples each).",
         "",
-        "Routing among many skills (the same tasks; no outcomes recorded, so the Selector ranks "
-        "by similarity alone):",
+        "Routing among many skills (the same tasks; no outcomes recorded):",
         "",
-        "| skills | seed hit@1, Selector | seed hit@1 if the search were exact "
-        "| Chroma's best skill = exact best skill |",
-        "|---:|---:|---:|---:|",
+        "| skills | SkillIndex's best skill = exact best skill "
+        f"| Chroma HNSW's best skill = exact best skill | ≥ {TARGET_AGREEMENT:.0%} "
+        "| seed hit@1, Selector | labelled seed skill = exact nearest neighbour |",
+        "|---:|---:|---:|:---:|---:|---:|",
     ]
     for r in results:
+        agreement = r.index_agrees / max(1, r.tasks)
         lines.append(
-            f"| {r.size:,} | {r.seed_hits / max(1, r.positives):.2f} "
-            f"| {r.exact_hits / max(1, r.positives):.2f} | {r.ann_agrees / max(1, r.tasks):.2f} |"
+            f"| {r.size:,} | {agreement:.2f} | {r.ann_agrees / max(1, r.tasks):.2f} "
+            f"| {'yes' if agreement >= TARGET_AGREEMENT else 'no'} "
+            f"| {r.seed_hits / max(1, r.positives):.2f} "
+            f"| {r.exact_hits / max(1, r.positives):.2f} |"
         )
     lines += [
         "",
-        "Seed hit@1: how often the labelled seed skill still wins (over the tasks that have "
-        "one). The gap between the first two columns is lost to the approximate (HNSW) search; "
-        "the gap to the 12-skill quality table is lost to synthetic skills that match better.",
+        "Best skill = exact best skill: over all tasks, the skill whose text is nearest to the "
+        "task by the benchmark's own brute-force cosine (dense similarity alone, so both sides "
+        "rank the same thing). SkillIndex searches exactly up to 100,000 indexed texts; the "
+        "Chroma column is its HNSW index (M=32, ef_construction=200, ef_search=400 for "
+        "collections built by this code) queried directly. Seed hit@1: how often the labelled "
+        "seed skill still wins among thousands of synthetic skills (its gap to the 12-skill "
+        "table is lost to synthetic skills that match better).",
     ]
     built = [f"{r.size:,}: {r.build_s:.0f} s" for r in results if r.build_s is not None]
     if built:
@@ -595,8 +647,9 @@ def as_json(
                 "indexed_texts": r.texts,
                 "build_s": r.build_s,
                 "seed_hit_at_1": r.seed_hits / max(1, r.positives),
-                "seed_hit_at_1_exact_search": r.exact_hits / max(1, r.positives),
-                "ann_top1_equals_exact": r.ann_agrees / max(1, r.tasks),
+                "seed_is_exact_nearest": r.exact_hits / max(1, r.positives),
+                "index_top1_equals_exact": r.index_agrees / max(1, r.tasks),
+                "chroma_hnsw_top1_equals_exact": r.ann_agrees / max(1, r.tasks),
                 "summary_ms": {
                     part: {"p50": r.stats(part)[0], "p95": r.stats(part)[1]} for part in PARTS
                 },
@@ -651,7 +704,18 @@ def main() -> int:
     missed = [
         f"hit@1 {r.hit_at_1:.2f} on the {r.task_set} set"
         for r in quality
-        if r.method.startswith("MiniLM") and r.hit_at_1 < TARGET_HIT_AT_1
+        if r.method.startswith("MiniLM Selector") and r.hit_at_1 < TARGET_HIT_AT_1
+    ]
+    missed += [
+        f"index top-1 = exact top-1 on {r.index_agrees / max(1, r.tasks):.2f} at {r.size:,}"
+        for r in latency
+        if r.size >= 1000 and r.index_agrees / max(1, r.tasks) < TARGET_AGREEMENT
+    ]
+    missed += [
+        f"no-skill precision {r.no_skill_precision:.2f} on the {r.task_set} set"
+        for r in quality
+        if r.method.startswith("MiniLM Selector")
+        and r.no_skill_precision < TARGET_NO_SKILL_PRECISION
     ]
     if latency and latency[-1].stats("select")[0] > TARGET_P50_MS:
         missed.append(f"select p50 {latency[-1].stats('select')[0]:.1f} ms at {sizes[-1]:,}")

@@ -10,6 +10,7 @@ from evofuse.skills.library import Library, Published, SearchResult
 from evofuse.skills.models import Context, LoadedSkill, SkillInfo, VersionInfo, VersionStats
 from evofuse.skills.queries import SkillNotFoundError
 from evofuse.skills.selector import (
+    HYBRID,
     LibrarySkillChooser,
     Selection,
     Selector,
@@ -29,6 +30,7 @@ from evofuse.skills.transfer import (
 from evofuse.store import Origin, Scope, Status
 
 __all__ = [
+    "HYBRID",
     "Bundle",
     "BundleError",
     "BundleFile",
