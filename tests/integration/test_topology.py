@@ -97,6 +97,8 @@ class Replica:
 @dataclass
 class Topology:
     config: Path
+    folder: Path
+    upstream: UpstreamServer
     store: Store
     replicas: list[Replica]
     key: str
@@ -206,6 +208,8 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
                 replicas.append(Replica(name, url, process))
             yield Topology(
                 config=config,
+                folder=folder,
+                upstream=upstream,
                 store=store,
                 replicas=replicas,
                 key=create_key(store, tenant="acme").secret,
@@ -323,3 +327,60 @@ def test_kill_9_of_a_replica_loses_no_run_the_other_recorded(topology: Topology)
         rows = session.exec(select(RunRow).where(col(RunRow.id).in_(recorded))).all()
     assert sorted(r.id for r in rows) == sorted(recorded)
     assert {r.status for r in rows} == {"succeeded"}
+
+
+def test_two_schedulers_started_together_run_one_cycle(topology: Topology) -> None:
+    a = topology.replicas[0]
+    named = {"evofuse": {"skill": "topology-demo"}}
+    for user in ("ann", "ben", "cal"):  # evidence, so the cycle calls the Evolver
+        for _ in range(4):
+            served = topology.chat(a, user=user, **named)
+            assert served.status_code == 200, served.text
+            rated = httpx.post(
+                f"{a.url}/v1/feedback",
+                json={"run_id": served.json()["evofuse"]["run_id"], "score": 0.1},
+                headers=topology.headers(),
+                timeout=30,
+            )
+            assert rated.status_code in (200, 201), rated.text
+    # A slow Evolver: the cycle holds the lease for seconds, well past the moment both
+    # schedulers fire (the same minute, by the same crontab line).
+    for model in ("m1", "m2"):
+        topology.upstream.script.models[model].latency_ms = 4000.0
+    env = {**_env(), "EVOFUSE_EVOLUTION__SCHEDULE": "* * * * *"}
+    schedulers = []
+    logs = []
+    try:
+        for i in range(2):
+            logs.append(topology.folder / f"scheduler-{i}.log")
+            with logs[-1].open("wb") as log:
+                schedulers.append(
+                    subprocess.Popen(
+                        [str(BIN / "evofuse"), "scheduler", "--config", str(topology.config)],
+                        cwd=topology.folder,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                    )
+                )
+        deadline = time.monotonic() + 180
+        cycles: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            listed = httpx.get(
+                f"{a.url}/v1/evolution/runs", headers=topology.headers(admin=True), timeout=30
+            )
+            cycles = listed.json()["data"]
+            if cycles and all(c["status"] != "running" for c in cycles):
+                break
+            assert all(p.poll() is None for p in schedulers), [p.read_text() for p in logs]
+            time.sleep(1)
+        assert len(cycles) == 1, cycles
+        assert cycles[0]["trigger"] == "scheduler" and cycles[0]["status"] == "finished"
+        skipped = [p for p in logs if "evolution cycle skipped" in p.read_text()]
+        assert len(skipped) == 1, [p.read_text()[-2000:] for p in logs]
+    finally:
+        for model in ("m1", "m2"):
+            topology.upstream.script.models[model].latency_ms = 50.0
+        for process in schedulers:
+            process.terminate()
+            process.wait(timeout=30)
