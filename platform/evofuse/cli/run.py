@@ -219,22 +219,22 @@ def runs_list(
 
 @runs_app.command("show")
 def runs_show(
-    run_id: Annotated[str, typer.Argument(help="The run id (from `evofuse run` or `runs list`).")],
+    run_id: Annotated[
+        str,
+        typer.Argument(
+            help="The run id (from `evofuse run` or `runs list`), or its first characters."
+        ),
+    ],
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Show one run: its steps, every candidate answer and the judge's verdicts."""
-    from evofuse.errors import UserError
     from evofuse.services import Services
-    from evofuse.store.run_queries import RunNotFoundError, get_run
+    from evofuse.store.run_queries import get_run
 
     services = Services.from_settings(load(config))
     try:
-        detail = get_run(services.store, run_id)
-    except RunNotFoundError:
-        raise UserError(
-            f"No run {run_id!r}", hint="`evofuse runs list` shows recorded runs"
-        ) from None
+        detail = get_run(services.store, _unique_run_id(services, run_id))
     finally:
         services.close()
     if as_json:
@@ -264,3 +264,22 @@ def runs_show(
     if detail.get("answer"):
         console.rule("answer")
         console.print(Markdown(detail["answer"]))
+
+
+def _unique_run_id(services: Services, given: str) -> str:
+    """The one recorded run id that `given` starts (the `runs list` table shortens ids)."""
+    from evofuse.errors import UserError
+    from evofuse.store.run_queries import complete_run_id
+
+    matches = complete_run_id(services.store, given)
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise UserError(
+            f"No run {given!r}", hint="`evofuse runs list` shows recorded runs and their ids"
+        )
+    more = ", …" if len(matches) == 5 else ""
+    raise UserError(
+        f"Run id {given!r} is ambiguous: it starts {', '.join(matches)}{more}",
+        hint="Give more characters of the id.",
+    )

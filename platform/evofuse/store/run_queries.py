@@ -56,6 +56,19 @@ def list_runs(
         return [run_summary(run) for run in session.exec(query)]
 
 
+def complete_run_id(store: Store, prefix: str, *, limit: int = 5) -> list[str]:
+    """Run ids starting with `prefix` (at most `limit`): what a shortened id could mean.
+
+    LangGraph's run ids are accepted with their dashes, as EvoFuse records them without.
+    """
+    prefix = prefix.strip().replace("-", "").lower()
+    if not prefix:
+        return []
+    query = select(RunRow.id).where(col(RunRow.id).startswith(prefix, autoescape=True))
+    with store.session() as session:
+        return list(session.exec(query.order_by(col(RunRow.id)).limit(limit)))
+
+
 def get_run(store: Store, run_id: str, *, tenant: str | None = None) -> dict[str, Any]:
     """A run with its steps, candidates and verdicts; another tenant's run is 'not found'."""
     with store.session() as session:
