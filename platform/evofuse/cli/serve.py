@@ -40,6 +40,27 @@ def check_exposure(settings: Settings, host: str, force: bool) -> None:
     )
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Fail with one clear line before the banner, rather than uvicorn's error after it."""
+    import errno
+    import socket
+
+    from evofuse.errors import UserError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UserError(
+                    f"Port {port} on {host} is already in use",
+                    hint=f"Stop the program that listens there, or pick another: --port {port + 1}",
+                ) from None
+            raise UserError(f"Cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port.")] = 8000,
@@ -67,6 +88,7 @@ def serve(
 
     settings = load(config)
     check_exposure(settings, host, force)
+    check_port_free(host, port)
     _say_how_to_connect(settings, host, port)
     metrics_dir = None
     with local_model_running(settings.local_model):
