@@ -96,7 +96,12 @@ def validation_message(errors: Sequence[Any]) -> tuple[str, str | None]:
         if err.get("type") == "extra_forbidden":
             msg = "unrecognized request argument (EvoFuse rejects what it cannot honour)"
         elif err.get("type") == "json_invalid":
-            msg = "the request body is not valid JSON"
+            # Its location is ("body", <character offset>): an offset is no parameter name.
+            offset = next((p for p in err.get("loc", ()) if isinstance(p, int)), None)
+            where = f" at character {offset}" if offset is not None else ""
+            why = (err.get("ctx") or {}).get("error")
+            msg = f"the request body is not valid JSON{where}" + (f" ({why})" if why else "")
+            loc = ()
         found.append((loc, msg))
     deepest = [
         (loc, msg)
