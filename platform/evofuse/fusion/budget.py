@@ -9,7 +9,7 @@ from evofuse.config import FusionMode, FusionProfile
 from evofuse.config.models import JUDGELESS_MODES
 from evofuse.errors import BudgetExceededError
 from evofuse.fusion.auto import candidate_modes
-from evofuse.llm import Gateway, Message
+from evofuse.llm import Message, ModelGateway
 
 # Tokens the judge prompt adds around the candidates (instructions, labels, JSON keys).
 JUDGE_OVERHEAD_TOKENS = 600
@@ -25,7 +25,7 @@ class CostEstimate:
     unpriced: list[str] = field(default_factory=list)  # models whose price LiteLLM does not know
 
     def add(
-        self, gateway: Gateway, model: str, prompt_tokens: int, max_tokens: int, what: str
+        self, gateway: ModelGateway, model: str, prompt_tokens: int, max_tokens: int, what: str
     ) -> None:
         cost = gateway.cost(model, prompt_tokens, max_tokens)
         if cost is None:
@@ -41,7 +41,7 @@ def judge_max_tokens(mode: FusionMode, max_tokens: int) -> int:
 
 
 def estimate(
-    gateway: Gateway,
+    gateway: ModelGateway,
     profile: FusionProfile,
     messages: Sequence[Message],
     max_tokens: int,

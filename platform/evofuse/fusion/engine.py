@@ -29,7 +29,7 @@ from evofuse.fusion.messages import validate_messages, with_instructions
 from evofuse.fusion.prompts import load_prompt
 from evofuse.fusion.rounds import aggregate, candidate_of, latest_answers
 from evofuse.fusion.types import CandidateResult, FusionResult, JudgeResult
-from evofuse.llm import CallResult, Gateway, LLMCallError, Message
+from evofuse.llm import CallResult, Gateway, LLMCallError, Message, ModelGateway
 
 
 @dataclass
@@ -49,11 +49,11 @@ class FusionEngine:
     def __init__(
         self,
         settings: Settings,
-        gateway: Gateway | None = None,
+        gateway: ModelGateway | None = None,
         mode_chooser: ModeChooser | None = None,
     ) -> None:
         self.settings = settings
-        self.gateway = gateway or Gateway(settings.router_model_list())
+        self.gateway: ModelGateway = gateway or Gateway(settings.router_model_list())
         # Mode `auto` without recorded evidence explores from the cheapest mode on each call.
         self.mode_chooser = mode_chooser or ModeChooser(None)
 

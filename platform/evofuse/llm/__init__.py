@@ -8,6 +8,7 @@ from evofuse.llm.gateway import (
     Price,
     preload_in_background,
 )
+from evofuse.llm.protocol import ModelGateway
 from evofuse.llm.redact import Redactor
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "Gateway",
     "LLMCallError",
     "Message",
+    "ModelGateway",
     "Price",
     "Redactor",
     "preload_in_background",

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict
@@ -17,11 +15,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive
 
+from evofuse.testing.replies import answer_text, usage
 from evofuse.testing.script import ModelBehavior, RecordedRequest, RequestLog, UpstreamScript
 
 _ERROR_CODES = {401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}
-# A candidate block in the judge's input starts with a line holding only its label: `[A]`.
-_LABEL_LINE = re.compile(r"^\[([A-Z])\][ \t]*$", re.MULTILINE)
 
 
 def create_app(script: UpstreamScript, log: RequestLog | None = None) -> Starlette:
@@ -93,28 +90,18 @@ class _Upstream:
             return _error(behavior.status, message, error_type, _ERROR_CODES.get(behavior.status))
         if behavior.kind == "garbage":
             media = "text/event-stream" if record.stream else "application/json"
-            return Response(
-                b"<html><body>upstream garbage, not JSON {{{</body></html>\n", media_type=media
-            )
-        if behavior.kind == "empty":
-            text = ""
-        elif behavior.kind == "judge":
-            text = _verdict(behavior, body)
-        elif behavior.respond is not None:
-            text = behavior.respond(body)
-        else:
-            text = (
-                behavior.content if behavior.content is not None else f"Answer from {record.model}."
-            )
-        usage = _usage(body, text)
+            raw = behavior.raw or "<html><body>upstream garbage, not JSON {{{</body></html>\n"
+            return Response(raw.encode(), media_type=media)
+        text = answer_text(behavior, body, record.model)
+        counts = usage(body, text)
         if not record.stream:
             if behavior.kind == "truncated":
-                whole = json.dumps(_completion(record, text, usage)).encode()
+                whole = json.dumps(_completion(record, text, counts)).encode()
                 return Response(whole[: len(whole) // 2], media_type="application/json")
-            return _json(_completion(record, text, usage))
+            return _json(_completion(record, text, counts))
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return StreamingResponse(
-            _chunks(record, text, usage if include_usage else None, behavior),
+            _chunks(record, text, counts if include_usage else None, behavior),
             media_type="text/event-stream",
         )
 
@@ -190,69 +177,6 @@ async def _chunks(
         record.finish("disconnected")
         raise
     record.finish("answered")
-
-
-def _verdict(behavior: ModelBehavior, body: dict[str, Any]) -> str:
-    """The judge's reply: a verdict over the labelled candidates found in the prompt."""
-    if behavior.invalid_json:
-        return "All of the candidates look reasonable to me; I cannot pick one."
-    blocks = _candidate_blocks(_texts(body, "user"))
-    labels = list(blocks) or ["A"]
-    winner = behavior.winner
-    if winner is None and behavior.prefer is not None:
-        winner = next((label for label, text in blocks.items() if behavior.prefer in text), None)
-    winner = winner or labels[0]
-    verdict: dict[str, Any] = {
-        "scores": [{"candidate": label, "score": 9 if label == winner else 6} for label in labels],
-        "winner": winner,
-        "rationale": f"[{winner}] is the most complete and correct answer.",
-    }
-    if behavior.answer if behavior.answer is not None else _wants_answer(body):
-        verdict["answer"] = behavior.answer_text or f"Fused: {blocks.get(winner, '')}".strip()
-    return json.dumps(verdict, ensure_ascii=False)
-
-
-def _candidate_blocks(text: str) -> dict[str, str]:
-    matches = list(_LABEL_LINE.finditer(text))
-    blocks: dict[str, str] = {}
-    for match, after in itertools.zip_longest(matches, matches[1:]):
-        end = after.start() if after is not None else len(text)
-        blocks.setdefault(match[1], text[match.end() : end].strip())
-    return blocks
-
-
-def _wants_answer(body: dict[str, Any]) -> bool:
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict):
-        schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
-        if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
-            return "answer" in schema["properties"]
-    return '"answer"' in _texts(body, "system")
-
-
-def _texts(body: dict[str, Any], role: str) -> str:
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        return ""
-    return "\n".join(
-        m["content"]
-        for m in messages
-        if isinstance(m, dict) and m.get("role") == role and isinstance(m.get("content"), str)
-    )
-
-
-def _usage(body: dict[str, Any], text: str) -> dict[str, int]:
-    """Token counts that are deterministic and roughly right (4 characters a token)."""
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        messages = []
-    prompt = sum(4 + len(str(m.get("content") or "")) // 4 for m in messages if isinstance(m, dict))
-    completion = -(-len(text) // 4)
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
 
 
 def _bearer(request: Request) -> str:

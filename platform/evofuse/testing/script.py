@@ -45,6 +45,7 @@ class ModelBehavior(BaseModel):
     prefer: str | None = None
     answer: bool | None = None
     answer_text: str | None = None  # default: "Fused: " + the winner's text
+    raw: str | None = None  # garbage: the body to send (default: an HTML page, not JSON)
     invalid_json: bool = False  # reply with prose instead of a verdict, to test fallbacks
 
     def latency_s(self, call: int) -> float:
