@@ -25,6 +25,10 @@ from evofuse.runtime.context import EvoContext
 from evofuse.runtime.defaults import complete_context, needs_completion
 from evofuse.runtime.state import AgentState, SkillChoice, StepRecord, StepSpec, current_steps
 
+# Set in a run's `configurable` by `Runner`, which records how every run ends itself: the
+# `record` node then writes nothing (one finish per run).
+STATUS_BY_RUNNER = "evofuse_status_by_runner"
+
 Node = Callable[[AgentState, Runtime[EvoContext]], Awaitable[dict[str, Any]]]
 
 
@@ -142,19 +146,25 @@ async def _select(
 ) -> dict[str, Any]:
     ctx, owned = await _context(runtime)
     run_id, update = await _ensure_run(state, ctx, new_turn=True)
-    choice: SkillChoice | None = None
-    async with _owned_run(ctx, run_id, owned):
-        if ctx.selector is not None:
-            # ~15 ms of embedding and SQL: off the event loop, so concurrent runs keep streaming.
-            choice = await asyncio.to_thread(
-                ctx.selector.choose,
+    selector, recorder = ctx.selector, ctx.recorder
+
+    def choose_and_record() -> SkillChoice | None:
+        choice = None
+        if selector is not None:
+            choice = selector.choose(
                 last_user_text(state),
                 tenant=ctx.tenant,
                 user=ctx.user,
                 skill=ctx.skill or preferred,
             )
-        if ctx.recorder is not None:
-            await asyncio.to_thread(ctx.recorder.skill_chosen, run_id, choice)
+        if recorder is not None:
+            recorder.skill_chosen(run_id, choice)
+        return choice
+
+    async with _owned_run(ctx, run_id, owned):
+        # Embedding and SQL (~15 ms): off the event loop, in one thread hop, so concurrent
+        # runs keep streaming.
+        choice = await asyncio.to_thread(choose_and_record)
     runtime.stream_writer(
         {"event": "skill", "skill": None if choice is None else _public_skill(choice)}
     )
@@ -270,10 +280,15 @@ async def _fuse(
 
 
 async def record(state: AgentState, runtime: Runtime[EvoContext]) -> dict[str, Any]:
-    """Mark the run succeeded. (Failures are recorded by the step that failed and the Runner.)"""
+    """Mark the run succeeded. (Failures are recorded by the step that failed and the Runner.)
+
+    Under `Runner`, which records how every run ends once the graph is done, this writes
+    nothing: one finish per run.
+    """
     ctx, _ = await _context(runtime)
     run_id, update = await _ensure_run(state, ctx)
-    if ctx.recorder is not None:
+    configurable = (_run_config() or {}).get("configurable") or {}
+    if ctx.recorder is not None and not configurable.get(STATUS_BY_RUNNER):
         await asyncio.to_thread(ctx.recorder.finish, run_id, "succeeded")
     return update
 

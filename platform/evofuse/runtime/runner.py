@@ -19,13 +19,14 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
-from langgraph.types import StreamMode
+from langgraph.types import Durability, StreamMode
 
 from evofuse.config import Settings
 from evofuse.fusion import FusionEngine
 from evofuse.identity import UserHasher
 from evofuse.runtime.checkpoint import open_checkpointer
 from evofuse.runtime.context import EvoContext, RunRecorder, SkillChooser
+from evofuse.runtime.nodes import STATUS_BY_RUNNER
 from evofuse.runtime.registry import GraphRegistry
 from evofuse.runtime.state import SkillChoice, StepRecord
 
@@ -84,7 +85,12 @@ class Runner:
         registry: GraphRegistry | None = None,
         hasher: UserHasher | None = None,
         checkpoints: bool = True,
+        durability: Durability = "exit",
     ) -> None:
+        """`durability` is LangGraph's: "exit" writes a run's checkpoint once, when it ends
+        (EvoFuse never resumes a run mid-way: a run whose process died is marked
+        `interrupted`, and its finished steps are in the run records); "async" or "sync" write
+        one per node, for graphs that pause for a human and resume from a step."""
         self.settings = settings
         self.engine = engine or FusionEngine(settings)
         self.selector = selector
@@ -92,6 +98,7 @@ class Runner:
         self.registry = registry or GraphRegistry(settings.graphs)
         self.hasher = hasher or UserHasher()
         self._use_checkpoints = checkpoints
+        self.durability: Durability = durability
         self._checkpointer: BaseCheckpointSaver[str] | None = None
         self._graphs: dict[str, Pregel[Any, Any, Any, Any]] = {}
         self._stack = AsyncExitStack()
@@ -160,13 +167,20 @@ class Runner:
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         if self.recorder is not None:
-            self.recorder.start(run_id, ctx.run_info())
-        config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+            # Before any model call, and in a thread: SQL never blocks the event loop.
+            await asyncio.to_thread(self.recorder.start, run_id, ctx.run_info())
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id, STATUS_BY_RUNNER: True}}
         state = {"messages": list(messages), "run_id": run_id}
+        # LangGraph warns when given a durability it cannot use (no checkpointer).
+        durability: Durability | None = self.durability if graph.checkpointer else None
         status, error = "succeeded", None
         try:
             async for mode, chunk in graph.astream(
-                state, config=config, context=ctx, stream_mode=list(stream_mode)
+                state,
+                config=config,
+                context=ctx,
+                stream_mode=list(stream_mode),
+                durability=durability,
             ):
                 yield mode, chunk
         except (asyncio.CancelledError, GeneratorExit):
@@ -177,7 +191,8 @@ class Runner:
             raise
         finally:
             if self.recorder is not None:
-                self.recorder.finish(run_id, status, error)
+                # Shielded: a second cancellation must not lose how the run ended.
+                await asyncio.shield(asyncio.to_thread(self.recorder.finish, run_id, status, error))
 
     async def run(
         self,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlmodel import select
+from sqlalchemy import Float, literal, update
+from sqlmodel import col, select
 
 from evofuse.store.db import Store
 from evofuse.store.outcomes import OutcomeRow, OutcomeSource
@@ -15,51 +18,76 @@ from evofuse.store.runs import CandidateRow, RunRow, RunStatus, StepRow, Verdict
 from evofuse.store.skills import SkillVersionRow, utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+    from sqlmodel import Session
+
     from evofuse.fusion import CandidateResult, FusionResult
     from evofuse.ports import RunInfo, SkillChoice
 
 # A run of another host still `running` after this long is taken as dead: we cannot see its pid.
 STALE_AFTER = timedelta(hours=6)
+_MAX_OPEN = 10_000  # runs kept in memory between start and finish (a leak guard, not a limit)
+
+
+@dataclass
+class _OpenRun:
+    """What this process knows about a run it is recording, so later calls need no reads."""
+
+    created_at: datetime
+    tenant: str
+    user_hash: str
+    skill: SkillChoice | None = None  # chosen, written with the run's next transaction
+    skill_pending: bool = False
+    judge_best: list[float] = field(default_factory=list)  # each step's best judge score / 10
 
 
 class SqlRunRecorder:
-    """Durable run records in the EvoFuse database."""
+    """Durable run records in the EvoFuse database.
+
+    One transaction when a run starts (before any model call), one per step as it ends, one
+    when the run ends. The Selector's choice is kept in memory and written with the next of
+    those (a run that dies before its first step ends is `interrupted` without it). What a
+    later call would read back (the run's start time, each step's best judge score) is kept in
+    memory for the runs this process records; a run it does not know is read from SQL.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._lock = threading.Lock()  # the runtime calls from worker threads
+        self._open: dict[str, _OpenRun] = {}
+        self._known_versions: set[int] = set()  # version rows seen to exist (never deleted)
 
     # -- the RunRecorder protocol ---------------------------------------------------------
 
     def start(self, run_id: str, run: RunInfo) -> None:
+        row = RunRow(
+            id=run_id,
+            graph=run.graph_id,
+            tenant=run.tenant or "",
+            user_hash=run.user or "",
+            thread_id=run.thread_id,
+            task=run.task,
+            api_key_id=run.api_key_id,
+            owner=this_process(),
+        )
         with self.store.session() as session:
             if session.get(RunRow, run_id) is not None:
                 return  # resumed thread or a re-run node: the run already exists
-            session.add(
-                RunRow(
-                    id=run_id,
-                    graph=run.graph_id,
-                    tenant=run.tenant or "",
-                    user_hash=run.user or "",
-                    thread_id=run.thread_id,
-                    task=run.task,
-                    api_key_id=run.api_key_id,
-                    owner=this_process(),
-                )
-            )
+            session.add(row)
+        with self._lock:
+            if len(self._open) >= _MAX_OPEN:  # runs never finished here: forget the oldest
+                self._open.pop(next(iter(self._open)))
+            self._open[run_id] = _OpenRun(row.created_at, row.tenant, row.user_hash)
 
     def skill_chosen(self, run_id: str, skill: SkillChoice | None) -> None:
-        if skill is None:
-            return
-        with self.store.session() as session:
-            run = self._run(session, run_id)
-            run.skill_name = skill.get("name")
-            run.skill_version = skill.get("version")
-            version_id = skill.get("version_id")
-            # A chooser of the user's own may offer a skill this library does not hold: the
-            # run keeps its name, and no outcome is credited to a version that does not exist.
-            if version_id is not None and session.get(SkillVersionRow, version_id) is not None:
-                run.skill_version_id = version_id
-            session.add(run)
+        with self._lock:
+            known = self._open.get(run_id)
+            if known is not None:
+                known.skill, known.skill_pending = skill, skill is not None
+                return
+        if skill is not None:  # a run this process did not start: write it now
+            with self.store.session() as session:
+                self._write_skill(session, run_id, skill)
 
     def step_finished(self, run_id: str, index: int, name: str, result: FusionResult) -> None:
         with self.store.session() as session:
@@ -105,15 +133,34 @@ class SqlRunRecorder:
                     cost_usd=j.cost_usd,
                 )
             )
-            run = self._run(session, run_id)
-            run.prompt_tokens += result.prompt_tokens
-            run.completion_tokens += result.completion_tokens
-            if index == 0:
-                run.cost_usd = result.cost_usd
-            elif run.cost_usd is not None:
-                run.cost_usd = None if result.cost_usd is None else run.cost_usd + result.cost_usd
-            run.answer = result.content
-            session.add(run)
+            # Totals in one UPDATE, no read: SQL's NULL + x is NULL, so an unknown cost stays
+            # unknown for the rest of the run.
+            cost = (
+                literal(result.cost_usd, Float)
+                if index == 0
+                else RunRow.cost_usd + result.cost_usd  # type: ignore[operator]
+                if result.cost_usd is not None
+                else None
+            )
+            values: dict[str, Any] = {
+                "prompt_tokens": RunRow.prompt_tokens + result.prompt_tokens,
+                "completion_tokens": RunRow.completion_tokens + result.completion_tokens,
+                "cost_usd": cost,
+                "answer": result.content,
+            }
+            values |= self._pending_skill(session, run_id)
+            updated = session.execute(
+                update(RunRow).where(col(RunRow.id) == run_id).values(**values)
+            )
+            if cast("CursorResult[Any]", updated).rowcount == 0:
+                raise LookupError(f"run {run_id} was never started")
+        best = _best_judge_score(j.status, [float(s.score) for s in j.scores])
+        self._skill_written(run_id)
+        if best is not None:
+            with self._lock:
+                known = self._open.get(run_id)
+                if known is not None:
+                    known.judge_best.append(best)
 
     def step_failed(self, run_id: str, index: int, name: str, error: BaseException) -> None:
         # A step the caller cancelled (a client that went away) did not fail: say which it was.
@@ -129,24 +176,48 @@ class SqlRunRecorder:
             assert step.id is not None
             for failure in getattr(error, "failures", []):
                 session.add(_candidate_row(step.id, failure))
+            skill = self._pending_skill(session, run_id)
+            if skill:
+                session.execute(update(RunRow).where(col(RunRow.id) == run_id).values(**skill))
+        self._skill_written(run_id)
 
     def finish(self, run_id: str, status: str, error: str | None = None) -> None:
+        with self._lock:
+            known = self._open.get(run_id)
+        if known is None:
+            self._finish_from_sql(run_id, status, error)
+            return
+        finished = utcnow()
+        values: dict[str, Any] = {
+            "status": RunStatus(status).value,
+            "error": error,
+            "finished_at": finished,
+            "latency_ms": (finished - _aware(known.created_at, finished)).total_seconds() * 1000,
+        }
         with self.store.session() as session:
-            run = self._run(session, run_id)
-            if run.status != RunStatus.RUNNING.value:
-                return  # already final (e.g. `record` ran, then the Runner confirms)
-            run.status = RunStatus(status).value
-            run.error = error
-            run.finished_at = utcnow()
-            created = (
-                run.created_at
-                if run.created_at.tzinfo
-                else run.created_at.replace(tzinfo=run.finished_at.tzinfo)
+            values |= self._pending_skill(session, run_id)
+            updated = session.execute(
+                update(RunRow)
+                .where(col(RunRow.id) == run_id, col(RunRow.status) == RunStatus.RUNNING.value)
+                .values(**values)
             )
-            run.latency_ms = (run.finished_at - created).total_seconds() * 1000
-            session.add(run)
-            if run.status == RunStatus.SUCCEEDED.value:
-                self._judge_outcome(session, run)
+            # Already final (a second finish for the same run): nothing more to write.
+            if cast("CursorResult[Any]", updated).rowcount and status == "succeeded":
+                version_id = self._version_id(session, known.skill)
+                if known.skill is not None and version_id is not None and known.judge_best:
+                    session.add(
+                        _judge_outcome(
+                            run_id,
+                            known.tenant,
+                            known.user_hash,
+                            known.skill.get("name", ""),
+                            known.skill.get("version", 0),
+                            version_id,
+                            known.judge_best,
+                        )
+                    )
+        with self._lock:
+            self._open.pop(run_id, None)
 
     # -- maintenance ----------------------------------------------------------------------
 
@@ -174,38 +245,127 @@ class SqlRunRecorder:
 
     # -- helpers --------------------------------------------------------------------------
 
-    @staticmethod
-    def _run(session: Any, run_id: str) -> RunRow:
-        run = session.get(RunRow, run_id)
-        if run is None:
-            raise LookupError(f"run {run_id} was never started")
-        assert isinstance(run, RunRow)
-        return run
+    def _pending_skill(self, session: Session, run_id: str) -> dict[str, Any]:
+        """The run row's skill columns when a chosen skill is still unwritten (else nothing):
+        the caller writes them in its transaction, then calls `_skill_written`."""
+        with self._lock:
+            known = self._open.get(run_id)
+            if known is None or not known.skill_pending or known.skill is None:
+                return {}
+            skill = known.skill
+        return _skill_columns(skill, self._version_id(session, skill))
 
-    def _judge_outcome(self, session: Any, run: RunRow) -> None:
-        """The judge-derived score of a run: the best candidate score of each step, averaged."""
-        if run.skill_version_id is None or run.skill_name is None or run.skill_version is None:
-            return
-        steps = session.exec(select(StepRow).where(StepRow.run_id == run.id)).all()
-        best: list[float] = []
-        for step in steps:
-            verdict = session.exec(select(VerdictRow).where(VerdictRow.step_id == step.id)).first()
-            if verdict is not None and verdict.status == "ok" and verdict.scores:
-                best.append(max(float(s["score"]) for s in verdict.scores) / 10.0)
-        if not best:
-            return  # no judge scored anything (single mode, degraded): no evidence, not a zero
-        session.add(
-            OutcomeRow(
-                run_id=run.id,
-                skill_version_id=run.skill_version_id,
-                skill_name=run.skill_name,
-                version=run.skill_version,
-                tenant=run.tenant,
-                user_hash=run.user_hash,
-                score=min(1.0, max(0.0, sum(best) / len(best))),
-                source=OutcomeSource.JUDGE.value,
-            )
-        )
+    def _skill_written(self, run_id: str) -> None:
+        with self._lock:
+            known = self._open.get(run_id)
+            if known is not None:
+                known.skill_pending = False
+
+    def _write_skill(self, session: Session, run_id: str, skill: SkillChoice) -> None:
+        values = _skill_columns(skill, self._version_id(session, skill))
+        updated = session.execute(update(RunRow).where(col(RunRow.id) == run_id).values(**values))
+        if cast("CursorResult[Any]", updated).rowcount == 0:
+            raise LookupError(f"run {run_id} was never started")
+
+    def _version_id(self, session: Session, skill: SkillChoice | None) -> int | None:
+        """The skill's version row id, if this library holds that row.
+
+        A chooser of the user's own may offer a skill this library does not hold: the run keeps
+        its name, and no outcome is credited to a version that does not exist.
+        """
+        version_id = None if skill is None else skill.get("version_id")
+        if version_id is None:
+            return None
+        if version_id in self._known_versions:
+            return version_id
+        if session.get(SkillVersionRow, version_id) is None:
+            return None
+        self._known_versions.add(version_id)
+        return version_id
+
+    def _finish_from_sql(self, run_id: str, status: str, error: str | None) -> None:
+        """`finish` for a run this process did not start (or no longer remembers)."""
+        with self.store.session() as session:
+            run = session.get(RunRow, run_id)
+            if run is None:
+                raise LookupError(f"run {run_id} was never started")
+            if run.status != RunStatus.RUNNING.value:
+                return  # already final
+            run.status = RunStatus(status).value
+            run.error = error
+            run.finished_at = utcnow()
+            created = _aware(run.created_at, run.finished_at)
+            run.latency_ms = (run.finished_at - created).total_seconds() * 1000
+            session.add(run)
+            if run.status != RunStatus.SUCCEEDED.value or run.skill_version_id is None:
+                return
+            steps = session.exec(select(StepRow).where(StepRow.run_id == run.id)).all()
+            best: list[float] = []
+            for step in steps:
+                verdict = session.exec(
+                    select(VerdictRow).where(VerdictRow.step_id == step.id)
+                ).first()
+                if verdict is not None:
+                    scores = [float(s["score"]) for s in verdict.scores or []]
+                    score = _best_judge_score(verdict.status, scores)
+                    if score is not None:
+                        best.append(score)
+            if best and run.skill_name is not None and run.skill_version is not None:
+                session.add(
+                    _judge_outcome(
+                        run.id,
+                        run.tenant,
+                        run.user_hash,
+                        run.skill_name,
+                        run.skill_version,
+                        run.skill_version_id,
+                        best,
+                    )
+                )
+
+
+def _aware(moment: datetime, like: datetime) -> datetime:
+    """SQLite returns naive timestamps: read them in the zone of `like`."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=like.tzinfo)
+
+
+def _skill_columns(skill: SkillChoice, version_id: int | None) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "skill_name": skill.get("name"),
+        "skill_version": skill.get("version"),
+    }
+    if version_id is not None:
+        values["skill_version_id"] = version_id
+    return values
+
+
+def _best_judge_score(status: str, scores: list[float]) -> float | None:
+    """A step's judge evidence: its best candidate's score on 0..1, if the judge scored any."""
+    if status != "ok" or not scores:
+        return None  # no judge scored anything (single mode, degraded): no evidence, not a zero
+    return max(scores) / 10.0
+
+
+def _judge_outcome(
+    run_id: str,
+    tenant: str,
+    user_hash: str,
+    skill_name: str,
+    version: int,
+    version_id: int,
+    best: list[float],
+) -> OutcomeRow:
+    """The judge-derived score of a run: the best candidate score of each step, averaged."""
+    return OutcomeRow(
+        run_id=run_id,
+        skill_version_id=version_id,
+        skill_name=skill_name,
+        version=version,
+        tenant=tenant,
+        user_hash=user_hash,
+        score=min(1.0, max(0.0, sum(best) / len(best))),
+        source=OutcomeSource.JUDGE.value,
+    )
 
 
 def _candidate_row(step_id: int, c: CandidateResult) -> CandidateRow:

@@ -1,0 +1,111 @@
+"""What recording costs a run: one transaction when it starts, one per step, one at the end,
+none of them on the event loop's thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from evofuse.runtime.runner import Runner
+from evofuse.store import Store
+from evofuse.store.recorder import SqlRunRecorder
+from evofuse.store.run_queries import get_run
+from tests.support.databases import database_url  # noqa: F401  (fixture)
+from tests.support.fake_openai import verdict
+from tests.unit.conftest import FakePool
+from tests.unit.test_runtime import THREE_STEP_SKILL, FixedChooser
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:  # noqa: F811
+    store = Store(database_url)
+    yield store
+    store.close()
+
+
+def _runner(pool: FakePool, store: Store, tmp_path: Path, chooser: Any) -> Runner:
+    settings = pool.settings(
+        storage={
+            "database_url": store.engine.url.render_as_string(hide_password=False),
+            "chroma": str(tmp_path / "c"),
+        },
+        graphs=str(REPO / "langgraph.json"),
+    )
+    return Runner(settings, selector=chooser, recorder=SqlRunRecorder(store))
+
+
+async def test_a_run_commits_once_per_step_and_never_on_the_loop(
+    pool: FakePool, store: Store, tmp_path: Path
+) -> None:
+    pool.model("m1", content="member one says")
+    pool.model("m2", content="member two says")
+    pool.model("j", content=verdict(answer="the fused answer"))
+    commits: list[int] = []  # the thread of each commit
+
+    def on_commit(_connection: Any) -> None:
+        commits.append(threading.get_ident())
+
+    async with _runner(pool, store, tmp_path, FixedChooser(THREE_STEP_SKILL)) as runner:
+        loop_thread = threading.get_ident()
+        event.listen(store.engine, "commit", on_commit)
+        try:
+            result = await runner.run("assistant", "Review: SELECT * FROM t", user="alice")
+        finally:
+            event.remove(store.engine, "commit", on_commit)
+
+    assert len(result.steps) == 3
+    # start (before any model call) + one per step + finish; the skill rides along
+    assert len(commits) == 1 + 3 + 1
+    assert loop_thread not in commits
+    detail = get_run(store, result.run_id)
+    assert detail["status"] == "succeeded"
+    assert detail["skill"] == {"name": "sql-review", "version": 3}
+    assert [s["status"] for s in detail["steps"]] == ["succeeded"] * 3
+
+
+async def test_the_chosen_skill_is_kept_when_the_first_step_fails(
+    pool: FakePool, store: Store, tmp_path: Path
+) -> None:
+    pool.model("m1", status=500, error_message="boom one")
+    pool.model("m2", status=500, error_message="boom two")
+    pool.model("j", content=verdict(answer="never"))
+    async with _runner(pool, store, tmp_path, FixedChooser(THREE_STEP_SKILL)) as runner:
+        with pytest.raises(Exception, match="boom"):
+            await runner.run("assistant", "Review: SELECT * FROM t", run_id="failing")
+    detail = get_run(store, "failing")
+    assert detail["status"] == "failed"
+    assert detail["skill"] == {"name": "sql-review", "version": 3}
+    assert [s["status"] for s in detail["steps"]] == ["failed"]
+
+
+async def test_a_cancelled_run_is_recorded_once_the_caller_is_gone(
+    pool: FakePool, store: Store, tmp_path: Path
+) -> None:
+    pool.model("m1", content="slow one", delay_s=20)
+    pool.model("m2", content="slow two", delay_s=20)
+    pool.model("j", content=verdict(answer="never"))
+    runner = _runner(pool, store, tmp_path, FixedChooser(THREE_STEP_SKILL))
+    started = asyncio.Event()
+
+    async def consume() -> None:
+        async with runner:
+            async for mode, chunk in runner.stream("assistant", "Hi", run_id="gone"):
+                if mode == "custom" and isinstance(chunk, dict) and chunk.get("event") == "step":
+                    started.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(started.wait(), timeout=60)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    detail = get_run(store, "gone")
+    assert detail["status"] == "cancelled"
+    assert detail["skill"] == {"name": "sql-review", "version": 3}
