@@ -192,3 +192,42 @@ def test_the_cli_runs_it_once_and_refuses_without_a_policy(
     code, out, err = cli(capsys, "audit", "list", "--json", "--config", str(config))
     assert code == 0 and [e["action"] for e in json.loads(out)] == ["retention.run"]
     assert json.loads(out)[0]["actor"].startswith("cli:")
+
+
+def test_checkpoints_go_only_for_threads_whose_every_run_expired(tmp_path: Path) -> None:
+    from langgraph.checkpoint.base import empty_checkpoint
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from evofuse.runtime.checkpoint import checkpoint_target
+
+    url = f"sqlite:///{tmp_path}/evofuse.db"
+    store = Store(url)
+    add_run(store, "old", 40)
+    add_run(store, "old-continued", 40)
+    add_run(store, "continued-today", 1)
+    with store.session() as session:
+        for run_id, thread in (
+            ("old", "t-old"),
+            ("old-continued", "t-live"),
+            ("continued-today", "t-live"),
+        ):
+            row = session.get(RunRow, run_id)
+            assert row is not None
+            row.thread_id = thread
+            session.add(row)
+    _, path = checkpoint_target(url)
+
+    def threads() -> set[str]:
+        with SqliteSaver.from_conn_string(path) as saver:
+            return {c.config["configurable"]["thread_id"] for c in saver.list(None)}
+
+    with SqliteSaver.from_conn_string(path) as saver:
+        saver.setup()
+        for thread in ("t-old", "t-live"):
+            config = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+            saver.put(config, empty_checkpoint(), {}, {})  # type: ignore[arg-type]
+    assert threads() == {"t-old", "t-live"}
+    report = apply_retention(settings(url, retention_days=30), store, actor="test")
+    store.close()
+    assert report is not None and report.runs == 2 and report.checkpoint_threads == 1
+    assert threads() == {"t-live"}  # a thread a newer run still uses keeps its checkpoints
