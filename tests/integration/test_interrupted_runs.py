@@ -26,7 +26,7 @@ CHILD = textwrap.dedent(
     import tests.conftest  # offline LiteLLM settings
     import respx
     from tests.unit.conftest import FakePool
-    from tests.support.fake_openai import verdict
+    from evofuse.testing import judge_reply
     from evofuse.runtime.runner import Runner
     from evofuse.store import Store
     from evofuse.store.recorder import SqlRunRecorder
@@ -36,7 +36,7 @@ CHILD = textwrap.dedent(
             pool = FakePool(router)
             pool.model("m1", content="slow", delay_s=600)  # the model never answers in time
             pool.model("m2", content="slow", delay_s=600)
-            pool.model("j", content=verdict(answer="x"))
+            pool.model("j", content=judge_reply(answer="x"))
             settings = pool.settings(
                 {{"timeout_s": 900}},
                 storage={{"database_url": {url!r}, "chroma": {chroma!r}}},

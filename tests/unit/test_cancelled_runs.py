@@ -14,7 +14,7 @@ from evofuse.runtime.runner import Runner
 from evofuse.store import Store
 from evofuse.store.recorder import SqlRunRecorder
 from evofuse.store.runs import RunRow, StepRow
-from tests.support.fake_openai import verdict
+from evofuse.testing import judge_reply
 from tests.unit.conftest import FakePool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 async def test_a_cancelled_step_is_recorded_as_cancelled(pool: FakePool, tmp_path: Path) -> None:
     pool.model("m1", content="slow one", delay_s=20)
     pool.model("m2", content="slow two", delay_s=20)
-    pool.model("j", content=verdict(answer="never"))
+    pool.model("j", content=judge_reply(answer="never"))
     store = Store(f"sqlite:///{tmp_path}/evofuse.db")
     settings = pool.settings(
         storage={"database_url": f"sqlite:///{tmp_path}/evofuse.db", "chroma": str(tmp_path)},
@@ -63,7 +63,7 @@ async def test_a_cancelled_step_is_recorded_as_cancelled(pool: FakePool, tmp_pat
 async def test_a_failing_step_is_still_recorded_as_failed(pool: FakePool, tmp_path: Path) -> None:
     pool.model("m1", status=500, error_message="boom one")
     pool.model("m2", status=500, error_message="boom two")
-    pool.model("j", content=verdict(answer="never"))
+    pool.model("j", content=judge_reply(answer="never"))
     store = Store(f"sqlite:///{tmp_path}/evofuse.db")
     settings = pool.settings(
         storage={"database_url": f"sqlite:///{tmp_path}/evofuse.db", "chroma": str(tmp_path)},

@@ -21,7 +21,7 @@ from evofuse.fusion.auto import (
 from evofuse.store import Store
 from evofuse.store.feedback import record_feedback
 from evofuse.store.runs import RunRow, StepRow
-from tests.support.fake_openai import verdict
+from evofuse.testing import judge_reply
 from tests.unit.conftest import FakePool
 
 PANEL = FusionProfile(models=["a", "b", "c"], judge="j", debate_rounds=1)
@@ -160,7 +160,7 @@ def test_sql_evidence_groups_ratings_by_tenant_and_mode(tmp_path: Path) -> None:
 async def test_engine_auto_runs_the_chosen_mode_and_says_why(pool: FakePool) -> None:
     pool.model("m1", content="Answer: 4")
     pool.model("m2", content="Answer: 4")
-    judge = pool.model("j", content=verdict(answer="Answer: 4"))
+    judge = pool.model("j", content=judge_reply(answer="Answer: 4"))
     evidence = MemoryEvidence()
     for mode in (FusionMode.SINGLE, FusionMode.VOTE, FusionMode.BEST_OF, FusionMode.DEBATE):
         for _ in range(30):
@@ -187,7 +187,7 @@ async def test_engine_auto_runs_the_chosen_mode_and_says_why(pool: FakePool) -> 
 async def test_fixed_modes_carry_no_mode_choice(pool: FakePool) -> None:
     pool.model("m1", content="a")
     pool.model("m2", content="b")
-    pool.model("j", content=verdict(answer="x"))
+    pool.model("j", content=judge_reply(answer="x"))
     result = await pool.engine().run([{"role": "user", "content": "hi"}])
     assert result.mode_choice is None
 
@@ -195,7 +195,7 @@ async def test_fixed_modes_carry_no_mode_choice(pool: FakePool) -> None:
 def test_auto_budget_estimate_is_the_costliest_mode(pool: FakePool) -> None:
     pool.model("m1", content="a")
     pool.model("m2", content="b")
-    pool.model("j", content=verdict(answer="x"))
+    pool.model("j", content=judge_reply(answer="x"))
     user = [{"role": "user", "content": "hi"}]
     auto = pool.engine({"mode": "auto"}).estimate(user)
     debate = pool.engine({"mode": "debate"}).estimate(user)
@@ -214,7 +214,7 @@ async def test_auto_steps_are_recorded_with_their_reason_and_rated_runs_teach_au
 
     pool.model("m1", content="Answer: 4")
     pool.model("m2", content="Answer: 4")
-    pool.model("j", content=verdict(answer="Answer: 4"))
+    pool.model("j", content=judge_reply(answer="Answer: 4"))
     store = Store(f"sqlite:///{tmp_path}/loop.db")
     recorder = SqlRunRecorder(store)
     chooser = ModeChooser(SqlModeEvidence(store), AutoPolicy(min_trials=1))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-import httpx
 import pytest
 
 from evofuse.errors import (
@@ -14,34 +14,47 @@ from evofuse.errors import (
     UserError,
 )
 from evofuse.fusion import AnswerDelta, AnswerReset, FusionResult, MemberFinished
-from tests.support.fake_openai import labels_in, verdict
+from evofuse.testing import candidate_labels, judge_reply
+from evofuse.testing.replies import usage
 from tests.unit.conftest import SECRET, FakePool
 
 USER = [{"role": "user", "content": "What is 2+2?"}]
 
 
 async def test_merge_returns_judge_synthesis_and_accounts_every_call(pool: FakePool) -> None:
-    pool.model("m1", content="4")
-    pool.model("m2", content="four")
-    pool.model("m3", content="2+2=4")
-    judge = pool.model("j", content=verdict(answer="The answer is 4."))
+    texts = {"m1": "4", "m2": "four", "m3": "2+2=4"}
+    members = {name: pool.model(name, content=text) for name, text in texts.items()}
+    reply = judge_reply(answer="The answer is 4.")
+    judge = pool.model("j", content=reply)
     result = await pool.engine().run(USER, seed=7)
     assert not judge.calls[0].get("stream"), "run() has no reader for deltas: no judge stream"
 
     assert result.content == "The answer is 4."
     assert result.mode == "merge"
     assert {c.model for c in result.candidates} == {"m1", "m2", "m3"}
-    assert all(
-        c.status == "ok" and c.prompt_tokens == 11 and c.completion_tokens == 7
-        for c in result.candidates
-    )
+    # Tokens as the upstream counted them in each completion's usage (4 characters a token).
+    counted = {m: usage(fake.calls[0], texts[m]) for m, fake in members.items()}
+    for c in result.candidates:
+        assert c.status == "ok"
+        assert (c.prompt_tokens, c.completion_tokens) == (
+            counted[c.model]["prompt_tokens"],
+            counted[c.model]["completion_tokens"],
+        )
     # gpt-4o-mini is in LiteLLM's price map: each call is priced, the step sums them
     assert all(c.cost_usd and c.cost_usd > 0 for c in result.candidates)
     assert result.judge.status == "ok" and result.judge.cost_usd and result.judge.cost_usd > 0
     expected = sum(c.cost_usd or 0 for c in result.candidates) + (result.judge.cost_usd or 0)
     assert result.cost_usd == pytest.approx(expected)
     # run() calls the judge without streaming: its usage comes from the completion body
-    assert result.prompt_tokens == 4 * 11 and result.completion_tokens == 4 * 7
+    judged = usage(judge.calls[0], reply(judge.calls[0]))
+    assert (
+        result.prompt_tokens
+        == sum(u["prompt_tokens"] for u in counted.values()) + judged["prompt_tokens"]
+    )
+    assert (
+        result.completion_tokens
+        == sum(u["completion_tokens"] for u in counted.values()) + judged["completion_tokens"]
+    )
     assert not result.degraded
     assert result.prompt_versions == ["judge_merge.v1", "judge_input.v1"]
 
@@ -49,7 +62,7 @@ async def test_merge_returns_judge_synthesis_and_accounts_every_call(pool: FakeP
 async def test_best_of_returns_the_winning_candidate_verbatim(pool: FakePool) -> None:
     pool.model("m1", content="alpha answer")
     pool.model("m2", content="beta answer")
-    judge = pool.model("j", content=verdict(winner="last"))
+    judge = pool.model("j", content=judge_reply(winner="last"))
     result = await pool.engine({"mode": "best-of"}).run(USER, seed=3)
 
     winner = result.judge.order[-1]
@@ -66,7 +79,7 @@ async def test_judge_sees_anonymized_shuffled_candidates(pool: FakePool) -> None
     pool.model("m1", content="answer one")
     pool.model("m2", content="answer two")
     pool.model("m3", content="answer three")
-    judge = pool.model("j", content=verdict(answer="merged"))
+    judge = pool.model("j", content=judge_reply(answer="merged"))
     orders = set()
     for seed in range(8):
         result = await pool.engine().run(USER, seed=seed)
@@ -83,7 +96,7 @@ async def test_judge_sees_anonymized_shuffled_candidates(pool: FakePool) -> None
 
 async def test_multi_turn_messages_and_instructions_reach_every_member(pool: FakePool) -> None:
     members = [pool.model(n, content=f"from {n}") for n in ("m1", "m2")]
-    pool.model("j", content=verdict(answer="ok"))
+    pool.model("j", content=judge_reply(answer="ok"))
     conversation = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Name a prime."},
@@ -101,7 +114,7 @@ async def test_multi_turn_messages_and_instructions_reach_every_member(pool: Fak
 async def test_debate_members_see_each_others_answers_anonymized(pool: FakePool) -> None:
     m1 = pool.model("m1", content="first try 1")
     m2 = pool.model("m2", content="first try 2")
-    pool.model("j", content=verdict(answer="final"))
+    pool.model("j", content=judge_reply(answer="final"))
     result = await pool.engine({"mode": "debate", "debate_rounds": 2}).run(USER, seed=1)
 
     assert result.content == "final"
@@ -110,7 +123,9 @@ async def test_debate_members_see_each_others_answers_anonymized(pool: FakePool)
     assert "first try 2" in revision and "m2" not in revision
     assert [len(r) for r in result.debate_rounds] == [2, 2, 2]
     cand = next(c for c in result.candidates if c.model == "m1")
-    assert cand.round == 2 and cand.prompt_tokens == 3 * 11  # totals over the rounds
+    # totals over the rounds
+    assert cand.round == 2
+    assert cand.prompt_tokens == sum(usage(call, "")["prompt_tokens"] for call in m1.calls)
     assert "debate_revise.v1" in result.prompt_versions
 
 
@@ -127,7 +142,7 @@ async def test_a_failing_member_does_not_fail_the_step(pool: FakePool, status: i
     pool.model("m1", content="good")
     pool.model("m2", status=status, error_message=f"bad thing, key {SECRET}")
     pool.model("m3", content="also good")
-    pool.model("j", content=verdict(answer="merged"))
+    pool.model("j", content=judge_reply(answer="merged"))
     result = await pool.engine().run(USER)
 
     failed = next(c for c in result.candidates if c.model == "m2")
@@ -142,7 +157,7 @@ async def test_malformed_provider_response_marks_the_member_error(pool: FakePool
     pool.model("m1", content="good")
     pool.model("m2", raw="<html>502 Bad Gateway</html>")
     pool.model("m3", raw=json.dumps({"choices": []}))
-    pool.model("j", content=verdict(answer="merged"))
+    pool.model("j", content=judge_reply(answer="merged"))
     result = await pool.engine().run(USER)
     statuses = {c.model: c.status for c in result.candidates}
     assert statuses == {"m1": "ok", "m2": "error", "m3": "error"}
@@ -154,7 +169,7 @@ async def test_malformed_provider_response_marks_the_member_error(pool: FakePool
 async def test_empty_answer_is_an_error_not_a_candidate(pool: FakePool) -> None:
     pool.model("m1", content="")
     pool.model("m2", content="real")
-    pool.model("j", content=verdict(answer="x"))
+    pool.model("j", content=judge_reply(answer="x"))
     result = await pool.engine().run(USER)
     empty = next(c for c in result.candidates if c.model == "m1")
     assert empty.status == "error" and "empty" in (empty.error or "")
@@ -164,7 +179,7 @@ async def test_member_timeout(pool: FakePool) -> None:
     pool.model("m1", content="quick")
     pool.model("m2", content="slow", delay_s=3)
     pool.model("m3", content="quick too")
-    pool.model("j", content=verdict(answer="merged"))
+    pool.model("j", content=judge_reply(answer="merged"))
     result = await pool.engine({"timeout_s": 0.3}).run(USER)
     slow = next(c for c in result.candidates if c.model == "m2")
     assert slow.status == "timeout" and "0.3" in (slow.error or "")
@@ -175,7 +190,7 @@ async def test_quorum_and_grace_cancel_the_straggler(pool: FakePool) -> None:
     pool.model("m1", content="fast", delay_s=0.05)
     pool.model("m2", content="medium", delay_s=0.1)
     pool.model("m3", content="straggler", delay_s=5)
-    pool.model("j", content=verdict(answer="merged"))
+    pool.model("j", content=judge_reply(answer="merged"))
     result = await pool.engine({"quorum": 2, "grace_s": 0.2, "timeout_s": 10}).run(USER)
     statuses = {c.model: c.status for c in result.candidates}
     assert statuses == {"m1": "ok", "m2": "ok", "m3": "cancelled"}
@@ -186,7 +201,7 @@ async def test_quorum_and_grace_cancel_the_straggler(pool: FakePool) -> None:
 async def test_all_members_failing_raises_with_every_failure(pool: FakePool) -> None:
     pool.model("m1", status=500, error_message="boom one")
     pool.model("m2", status=401, error_message="bad key")
-    pool.model("j", content=verdict(answer="never"))
+    pool.model("j", content=judge_reply(answer="never"))
     with pytest.raises(AllMembersFailedError) as caught:
         await pool.engine().run(USER)
     assert [f.model for f in caught.value.failures] == ["m1", "m2"] or {
@@ -199,7 +214,7 @@ async def test_unparseable_judge_uses_fallback_judge(pool: FakePool) -> None:
     pool.model("m1", content="a")
     pool.model("m2", content="b")
     pool.model("j", content="I think they are both nice!")
-    pool.model("fj", content=verdict(answer="fallback merged"))
+    pool.model("fj", content=judge_reply(answer="fallback merged"))
     result = await pool.engine().run(USER)
     assert result.content == "fallback merged"
     assert result.judge.model == "fj" and result.judge.status == "ok"
@@ -222,7 +237,7 @@ async def test_judge_failure_without_fallback_uses_documented_rule(pool: FakePoo
 async def test_judge_naming_a_missing_label_is_rejected(pool: FakePool) -> None:
     pool.model("m1", content="a")
     pool.model("m2", content="b")
-    pool.model("j", content=verdict(winner="Z", answer="x"))
+    pool.model("j", content=judge_reply(winner="Z", answer="x"))
     result = await pool.engine({"mode": "best-of"}).run(USER)
     assert result.judge.fallback_rule and "winner 'Z'" in (result.judge.error or "")
 
@@ -230,7 +245,7 @@ async def test_judge_naming_a_missing_label_is_rejected(pool: FakePool) -> None:
 async def test_unknown_price_is_null_not_zero(pool: FakePool) -> None:
     pool.model("m1", content="a")
     pool.model("m2", content="b")
-    pool.model("j", content=verdict(answer="x"))
+    pool.model("j", content=judge_reply(answer="x"))
     result = await pool.engine(priced=False).run(USER)
     assert all(c.cost_usd is None for c in result.candidates)
     assert result.judge.cost_usd is None and result.cost_usd is None
@@ -239,7 +254,7 @@ async def test_unknown_price_is_null_not_zero(pool: FakePool) -> None:
 async def test_budget_refuses_a_request_that_cannot_fit(pool: FakePool) -> None:
     m1 = pool.model("m1", content="a")
     pool.model("m2", content="b")
-    pool.model("j", content=verdict(answer="x"))
+    pool.model("j", content=judge_reply(answer="x"))
     engine = pool.engine({"max_cost_usd": 0.001})
     with pytest.raises(BudgetExceededError) as caught:
         await engine.run(USER, max_tokens=4000)
@@ -254,7 +269,7 @@ async def test_streaming_merge_yields_deltas_then_result(pool: FakePool) -> None
     pool.model("m1", content="a")
     pool.model("m2", content="b")
     answer = 'A "quoted" answer,\nwith a newline and unicode: café.'
-    judge = pool.model("j", content=verdict(answer=answer))
+    judge = pool.model("j", content=judge_reply(answer=answer))
     items = [item async for item in pool.engine().stream(USER)]
     deltas = [i for i in items if isinstance(i, str)]
     result = items[-1]
@@ -269,14 +284,14 @@ async def test_judge_breaking_mid_stream_resets_and_falls_back(pool: FakePool) -
     pool.model("m1", content="a")
     pool.model("m2", content="b")
 
-    def truncated(request: httpx.Request) -> str:
-        labels = labels_in(request)
+    def truncated(body: dict[str, Any]) -> str:
+        labels = candidate_labels(body)
         return (
             '{"scores": [], "winner": "' + labels[0] + '", "rationale": "r", "answer": "half an ans'
         )
 
     pool.model("j", content=truncated)
-    pool.model("fj", content=verdict(answer="complete answer"))
+    pool.model("fj", content=judge_reply(answer="complete answer"))
     events = [e async for e in pool.engine().events(USER)]
     kinds = [type(e).__name__ for e in events]
     assert "AnswerReset" in kinds
@@ -293,7 +308,7 @@ async def test_per_call_overrides(pool: FakePool) -> None:
     m1 = pool.model("m1", content="a")
     m2 = pool.model("m2", content="b")
     m3 = pool.model("m3", content="c")
-    pool.model("j", content=verdict())
+    pool.model("j", content=judge_reply())
     result = await pool.engine().run(USER, mode="best-of", models=["m1", "m3"])
     assert result.mode == "best-of" and {c.model for c in result.candidates} == {"m1", "m3"}
     assert m1.calls and m3.calls and not m2.calls
@@ -302,7 +317,7 @@ async def test_per_call_overrides(pool: FakePool) -> None:
 async def test_bad_requests_are_user_errors(pool: FakePool) -> None:
     pool.model("m1", content="a")
     pool.model("m2", content="b")
-    pool.model("j", content=verdict(answer="x"))
+    pool.model("j", content=judge_reply(answer="x"))
     engine = pool.engine()
     with pytest.raises(UnknownProfileError):
         await engine.run(USER, profile="nope")

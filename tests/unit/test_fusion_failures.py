@@ -10,7 +10,7 @@ from evofuse.ports import RunInfo
 from evofuse.store import Store
 from evofuse.store.recorder import SqlRunRecorder
 from evofuse.store.runs import StepRow, VerdictRow
-from tests.support.fake_openai import verdict
+from evofuse.testing import judge_reply
 from tests.unit.conftest import FakePool
 
 USER = [{"role": "user", "content": "What is 2+2?"}]
@@ -22,7 +22,7 @@ async def test_a_judge_that_times_out_is_recorded_as_timeout_with_its_latency(
 ) -> None:
     pool.model("m1", content="Four.")
     pool.model("m2", content="It is 4.")
-    pool.model("j", content=verdict(answer="never seen"), delay_s=3)
+    pool.model("j", content=judge_reply(answer="never seen"), delay_s=3)
     result = await pool.engine({"timeout_s": TIMEOUT_S}).run(USER)
 
     judge = result.judge
@@ -47,8 +47,8 @@ async def test_a_judge_that_times_out_is_recorded_as_timeout_with_its_latency(
 async def test_judge_and_fallback_both_timing_out_is_a_timeout(pool: FakePool) -> None:
     pool.model("m1", content="Four.")
     pool.model("m2", content="It is 4.")
-    pool.model("j", content=verdict(answer="late"), delay_s=3)
-    pool.model("fj", content=verdict(answer="late too"), delay_s=3)
+    pool.model("j", content=judge_reply(answer="late"), delay_s=3)
+    pool.model("fj", content=judge_reply(answer="late too"), delay_s=3)
     result = await pool.engine({"timeout_s": TIMEOUT_S}).run(USER)
     assert result.judge.status == "timeout"
     assert result.judge.latency_ms >= 2 * TIMEOUT_S * 1000 * 0.9  # both were waited for
@@ -57,7 +57,7 @@ async def test_judge_and_fallback_both_timing_out_is_a_timeout(pool: FakePool) -
 async def test_a_timeout_then_a_broken_fallback_is_an_error(pool: FakePool) -> None:
     pool.model("m1", content="Four.")
     pool.model("m2", content="It is 4.")
-    pool.model("j", content=verdict(answer="late"), delay_s=3)
+    pool.model("j", content=judge_reply(answer="late"), delay_s=3)
     pool.model("fj", status=500, error_message="fallback down")
     result = await pool.engine({"timeout_s": TIMEOUT_S}).run(USER)
     assert result.judge.status == "error" and result.judge.latency_ms >= TIMEOUT_S * 1000 * 0.9
@@ -70,7 +70,7 @@ async def test_debate_with_one_surviving_member_pays_for_no_revision_round(
     survivor = pool.model("m1", content="Four.")
     pool.model("m2", status=500, error_message="down")
     pool.model("m3", status=500, error_message="down too")
-    judge = pool.model("j", content=verdict(answer="never asked"))
+    judge = pool.model("j", content=judge_reply(answer="never asked"))
     result = await pool.engine({"mode": "debate", "debate_rounds": 2}).run(USER)
 
     assert len(survivor.calls) == 1  # its first answer only: nobody to debate with
@@ -85,7 +85,7 @@ async def test_debate_with_two_survivors_still_revises(pool: FakePool) -> None:
     first = pool.model("m1", content="Four.")
     pool.model("m2", content="It is 4.")
     pool.model("m3", status=500, error_message="down")
-    pool.model("j", content=verdict(answer="4"))
+    pool.model("j", content=judge_reply(answer="4"))
     result = await pool.engine({"mode": "debate", "debate_rounds": 2}).run(USER)
     assert len(first.calls) == 3  # the first answer and two revisions
     assert [len(r) for r in result.debate_rounds] == [3, 2, 2]
@@ -97,7 +97,7 @@ async def test_each_result_records_the_judge_and_judge_input_prompt_versions(
 ) -> None:
     pool.model("m1", content="Four.")
     pool.model("m2", content="It is 4.")
-    pool.model("j", content=verdict(answer="4"))
+    pool.model("j", content=judge_reply(answer="4"))
     result = await pool.engine({"mode": "merge"}).run(USER)
     assert result.prompt_versions == ["judge_merge.v1", "judge_input.v1"]
     assert result.judge.prompt_version == "judge_merge.v1"

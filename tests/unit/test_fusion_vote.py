@@ -6,7 +6,7 @@ import pytest
 
 from evofuse.fusion.types import CandidateResult
 from evofuse.fusion.vote import TIE_RULE, final_segment, tally, vote_key
-from tests.support.fake_openai import verdict
+from evofuse.testing import judge_reply
 from tests.unit.conftest import FakePool
 
 USER = [{"role": "user", "content": "What is 2+2?"}]
@@ -72,7 +72,7 @@ async def test_vote_mode_makes_no_judge_call(pool: FakePool) -> None:
     pool.model("m1", content="I think 5.\nAnswer: 5")
     pool.model("m2", content="Answer: 4")
     pool.model("m3", content="The answer is 4.")
-    judge = pool.model("j", content=verdict(answer="never asked"))
+    judge = pool.model("j", content=judge_reply(answer="never asked"))
     result = await pool.engine({"mode": "vote"}).run(USER, seed=1)
     assert not judge.calls
     assert result.mode == "vote" and result.content == "Answer: 4"
@@ -93,6 +93,6 @@ async def test_vote_with_failures_counts_the_survivors(pool: FakePool) -> None:
     pool.model("m1", status=500)
     pool.model("m2", content="Answer: 5")
     pool.model("m3", content="Answer: 5")
-    pool.model("j", content=verdict(answer="x"))
+    pool.model("j", content=judge_reply(answer="x"))
     result = await pool.engine({"mode": "vote"}).run(USER)
     assert result.content == "Answer: 5" and result.degraded

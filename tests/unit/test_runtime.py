@@ -19,8 +19,8 @@ from evofuse.runtime.state import AgentState, SkillChoice
 from evofuse.store import Store
 from evofuse.store.recorder import SqlRunRecorder
 from evofuse.store.run_queries import get_run, list_runs
+from evofuse.testing import judge_reply
 from tests.support.databases import database_url  # noqa: F401  (fixture)
-from tests.support.fake_openai import verdict
 from tests.unit.conftest import FakePool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ THREE_STEP_SKILL: SkillChoice = {
 def standard_pool(pool: FakePool) -> FakePool:
     pool.model("m1", content="member one says")
     pool.model("m2", content="member two says")
-    pool.model("j", content=verdict(answer="the fused answer"))
+    pool.model("j", content=judge_reply(answer="the fused answer"))
     return pool
 
 
@@ -150,7 +150,7 @@ async def test_failing_step_is_recorded_as_failed(
 ) -> None:
     pool.model("m1", status=500, error_message="provider down")
     pool.model("m2", status=503, error_message="overloaded")
-    pool.model("j", content=verdict(answer="never"))
+    pool.model("j", content=judge_reply(answer="never"))
     async with make_runner(pool, store, tmp_path) as runner:
         with pytest.raises(AllMembersFailedError):
             await runner.run("assistant", "hello", run_id="run-fails")

@@ -20,7 +20,7 @@ from evofuse.runtime.nodes import fuse_step, record, select_skill
 from evofuse.runtime.state import AgentState
 from evofuse.store import Store
 from evofuse.store.run_queries import get_run, list_runs
-from tests.support.fake_openai import verdict
+from evofuse.testing import judge_reply
 from tests.unit.conftest import SECRET, FakePool
 
 HASH_SECRET = "defaults-test-secret"
@@ -44,7 +44,7 @@ def configured(pool: FakePool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     pool.model("m1", content="member one says")
     pool.model("m2", content="member two says")
     pool.model("down", status=503)
-    pool.model("j", content=verdict(answer="fused"))
+    pool.model("j", content=judge_reply(answer="fused"))
     config = {
         "model_list": [
             {

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 
 from evofuse.errors import UserError
 from evofuse.eval import evaluate, load_suite
 from evofuse.eval.harness import parse_modes
-from tests.support.fake_openai import verdict
+from evofuse.testing import judge_reply
 from tests.unit.conftest import FakePool
 
 # Ten tasks "What is N + 1?"; the expected answer is N + 1.
@@ -28,8 +28,8 @@ def suite_file(tmp_path: Path) -> str:
 def solver(wrong_when: set[int]):  # type: ignore[no-untyped-def]
     """A fake model that adds one, except for the given N, where it is off by one."""
 
-    def reply(request: httpx.Request) -> str:
-        text = json.loads(request.content)["messages"][-1]["content"]
+    def reply(body: dict[str, Any]) -> str:
+        text = body["messages"][-1]["content"]
         n = int(re.findall(r"What is (\d+) \+ 1", text)[0])
         return f"Adding one.\nAnswer: {n + 1 + (n in wrong_when)}"
 
@@ -42,7 +42,7 @@ async def test_every_mode_is_scored_and_compared_with_the_best_single(
     pool.model("m1", content=solver({0, 1, 2}))  # 7/10
     pool.model("m2", content=solver({3, 4}))  # 8/10: the baseline
     pool.model("m3", content=solver({5, 6, 7, 8, 9}))  # 5/10
-    judge = pool.model("j", content=verdict(winner="first"))
+    judge = pool.model("j", content=judge_reply(winner="first"))
     settings = pool.settings({"mode": "merge"})
     seen = []
     report = await evaluate(
@@ -82,7 +82,7 @@ async def test_auto_learns_from_its_own_checked_answers(pool: FakePool, tmp_path
     pool.model("m1", content=solver(set(range(0, 10, 2))))
     pool.model("m2", content=solver(set(range(1, 10, 2))))
     pool.model("m3", content=solver(set()))
-    pool.model("j", content=verdict(winner="first"))
+    pool.model("j", content=judge_reply(winner="first"))
     suite = load_suite(suite_file(tmp_path))
     first = await evaluate(pool.settings(), suite, ["auto"], seed=5, concurrency=2)
     again = await evaluate(pool.settings(), suite, ["auto"], seed=5, concurrency=2)
@@ -99,7 +99,7 @@ async def test_a_failing_step_counts_as_wrong_and_is_reported(
 ) -> None:
     pool.model("m1", status=500, error_message="down")
     pool.model("m2", content=solver(set()))
-    pool.model("j", content=verdict(winner="first"))
+    pool.model("j", content=judge_reply(winner="first"))
     report = await evaluate(
         pool.settings(), load_suite(suite_file(tmp_path), n=4), ["single"], concurrency=4
     )
@@ -113,7 +113,7 @@ async def test_a_failing_step_counts_as_wrong_and_is_reported(
 async def test_bad_requests_fail_before_any_call(pool: FakePool, tmp_path: Path) -> None:
     m1 = pool.model("m1", content="x")
     pool.model("m2", content="y")
-    pool.model("j", content=verdict(winner="first"))
+    pool.model("j", content=judge_reply(winner="first"))
     suite = load_suite(suite_file(tmp_path))
     with pytest.raises(UserError, match="Unknown mode 'majority'"):
         parse_modes("single,majority")
@@ -131,7 +131,7 @@ def test_run_eval_from_synchronous_code(pool: FakePool, tmp_path: Path) -> None:
 
     pool.model("m1", content=solver({0}))
     pool.model("m2", content=solver(set()))
-    pool.model("j", content=verdict(winner="first"))
+    pool.model("j", content=judge_reply(winner="first"))
     report = run_eval(pool.settings(), load_suite(suite_file(tmp_path), n=3), ["single", "vote"])
     # task 0 splits the vote one to one: the tie goes to m1, listed first, which is wrong there
     assert [(a.arm, a.correct) for a in report.arms] == [

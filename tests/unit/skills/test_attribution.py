@@ -27,8 +27,8 @@ from evofuse.store import OutcomeRow, OutcomeSource, make_engine, migrate, utcno
 from evofuse.store.feedback import record_feedback
 from evofuse.store.recorder import SqlRunRecorder
 from evofuse.store.runs import RunRow
+from evofuse.testing import judge_reply
 from tests.support.databases import database_url  # noqa: F401  (sqlite + postgres fixture)
-from tests.support.fake_openai import verdict
 from tests.unit.conftest import FakePool
 from tests.unit.skills.conftest import MakeLibrary, skill_md
 
@@ -53,7 +53,7 @@ class World:
 def world(make_library: MakeLibrary, pool: FakePool, tmp_path: Path) -> Iterator[World]:
     pool.model("m1", content="member one")
     pool.model("m2", content="member two")
-    pool.model("j", content=verdict(answer="fused"))
+    pool.model("j", content=judge_reply(answer="fused"))
     library = make_library()
     carol = Context("tc", HASHER("tc", "carol"))
     published = {
