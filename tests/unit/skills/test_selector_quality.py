@@ -61,3 +61,18 @@ def test_routing_quality_on_held_out_tasks(library: Library) -> None:
     hit_at_1, precision = scores(library, load_tasks("selector_tasks_heldout.yaml"))
     assert hit_at_1 >= 0.70  # measured 0.76, below the 0.85 the tuning set reaches
     assert precision >= 0.6  # measured 0.67
+
+
+def test_routing_quality_on_the_second_held_out_set(library: Library) -> None:
+    # Written and committed before the lexical (HYBRID) scoring was measured; never tuned on.
+    import_path(library, SEED_SKILLS, origin=Origin.SEED)
+    hit_at_1, precision = scores(library, load_tasks("selector_tasks_heldout2.yaml"))
+    assert hit_at_1 >= 0.75  # measured 0.79, below the 0.85 target
+    assert precision >= 0.85  # measured 0.90
+
+
+def test_second_held_out_set_is_labelled_like_the_others() -> None:
+    tasks = load_tasks("selector_tasks_heldout2.yaml")
+    seeds = {p.name for p in SEED_SKILLS.iterdir()}
+    assert {t["skill"] for t in tasks} - {None} == seeds
+    assert sum(t["skill"] is None for t in tasks) >= 10
