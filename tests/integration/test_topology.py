@@ -329,47 +329,61 @@ def test_kill_9_of_a_replica_loses_no_run_the_other_recorded(topology: Topology)
     assert {r.status for r in rows} == {"succeeded"}
 
 
-def test_two_schedulers_started_together_run_one_cycle(topology: Topology) -> None:
-    a = topology.replicas[0]
+def _poor_ratings(topology: Topology, replica: Replica) -> None:
+    """Evidence from three users, so a cycle calls the Evolver."""
     named = {"evofuse": {"skill": "topology-demo"}}
-    for user in ("ann", "ben", "cal"):  # evidence, so the cycle calls the Evolver
+    for user in ("ann", "ben", "cal"):
         for _ in range(4):
-            served = topology.chat(a, user=user, **named)
+            served = topology.chat(replica, user=user, **named)
             assert served.status_code == 200, served.text
             rated = httpx.post(
-                f"{a.url}/v1/feedback",
+                f"{replica.url}/v1/feedback",
                 json={"run_id": served.json()["evofuse"]["run_id"], "score": 0.1},
                 headers=topology.headers(),
                 timeout=30,
             )
             assert rated.status_code in (200, 201), rated.text
+
+
+def _scheduler(topology: Topology, log: Path) -> subprocess.Popen[bytes]:
+    env = {**_env(), "EVOFUSE_EVOLUTION__SCHEDULE": "* * * * *"}  # every minute
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [str(BIN / "evofuse"), "scheduler", "--config", str(topology.config)],
+            cwd=topology.folder,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+
+def _cycles(topology: Topology, replica: Replica) -> list[dict[str, Any]]:
+    listed = httpx.get(
+        f"{replica.url}/v1/evolution/runs", headers=topology.headers(admin=True), timeout=30
+    )
+    assert listed.status_code == 200, listed.text
+    cycles: list[dict[str, Any]] = listed.json()["data"]
+    return cycles
+
+
+def test_two_schedulers_started_together_run_one_cycle(topology: Topology) -> None:
+    a = topology.replicas[0]
+    _poor_ratings(topology, a)
     # A slow Evolver: the cycle holds the lease for seconds, well past the moment both
     # schedulers fire (the same minute, by the same crontab line).
     for model in ("m1", "m2"):
         topology.upstream.script.models[model].latency_ms = 4000.0
-    env = {**_env(), "EVOFUSE_EVOLUTION__SCHEDULE": "* * * * *"}
+    known = {c["id"] for c in _cycles(topology, a)}
     schedulers = []
     logs = []
     try:
         for i in range(2):
             logs.append(topology.folder / f"scheduler-{i}.log")
-            with logs[-1].open("wb") as log:
-                schedulers.append(
-                    subprocess.Popen(
-                        [str(BIN / "evofuse"), "scheduler", "--config", str(topology.config)],
-                        cwd=topology.folder,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        env=env,
-                    )
-                )
+            schedulers.append(_scheduler(topology, logs[-1]))
         deadline = time.monotonic() + 180
         cycles: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
-            listed = httpx.get(
-                f"{a.url}/v1/evolution/runs", headers=topology.headers(admin=True), timeout=30
-            )
-            cycles = listed.json()["data"]
+            cycles = [c for c in _cycles(topology, a) if c["id"] not in known]
             if cycles and all(c["status"] != "running" for c in cycles):
                 break
             assert all(p.poll() is None for p in schedulers), [p.read_text() for p in logs]
@@ -384,3 +398,56 @@ def test_two_schedulers_started_together_run_one_cycle(topology: Topology) -> No
         for process in schedulers:
             process.terminate()
             process.wait(timeout=30)
+
+
+def test_a_scheduler_killed_mid_cycle_is_taken_over_by_the_next(topology: Topology) -> None:
+    a = topology.replicas[0]
+    _poor_ratings(topology, a)
+    versions = httpx.get(
+        f"{a.url}/v1/skills/topology-demo/versions", headers=topology.headers(), timeout=30
+    ).json()
+    known = {c["id"] for c in _cycles(topology, a)}
+    for model in ("m1", "m2"):  # the Evolver's call outlasts the kill
+        topology.upstream.script.models[model].latency_ms = 60_000.0
+    first = _scheduler(topology, topology.folder / "scheduler-killed.log")
+    second = None
+    try:
+        deadline = time.monotonic() + 150
+        running = None
+        while running is None and time.monotonic() < deadline:
+            running = next((c for c in _cycles(topology, a) if c["id"] not in known), None)
+            time.sleep(0.5)
+        assert running is not None and running["status"] == "running", running
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        for model in ("m1", "m2"):
+            topology.upstream.script.models[model].latency_ms = 50.0
+
+        second = _scheduler(topology, topology.folder / "scheduler-next.log")
+        deadline = time.monotonic() + 150
+        cycles: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            cycles = [c for c in _cycles(topology, a) if c["id"] not in known]
+            if len(cycles) >= 2 and all(c["status"] != "running" for c in cycles):
+                break
+            time.sleep(1)
+        by_id = {c["id"]: c for c in cycles}
+        killed = httpx.get(
+            f"{a.url}/v1/evolution/runs/{running['id']}",
+            headers=topology.headers(admin=True),
+            timeout=30,
+        ).json()
+        assert killed["status"] == "failed", killed
+        assert "stopped before it finished" in (killed["error"] or ""), killed
+        assert any(c["status"] == "finished" for i, c in by_id.items() if i > running["id"])
+        after = httpx.get(
+            f"{a.url}/v1/skills/topology-demo/versions", headers=topology.headers(), timeout=30
+        ).json()
+        assert len(after) == len(versions)  # the killed cycle left no half-published version
+    finally:
+        for model in ("m1", "m2"):
+            topology.upstream.script.models[model].latency_ms = 50.0
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
