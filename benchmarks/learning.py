@@ -463,7 +463,8 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]
     """Per policy and metric: [mean, 95 % half-width] over the seeds."""
     keys = ("new_user_success", "mean_success", "regret", "switch_runs", "share_new_at_end")
     return {
-        policy: {k: list(interval([r[policy][k] for r in results])) for k in keys}
+        policy: {k: list(interval([float(r[policy][k]) for r in results])) for k in keys}
+        | {"switched": [statistics.fmean(float(r[policy]["switched"]) for r in results), 0.0]}
         for policy in POLICIES
     }
 
@@ -471,7 +472,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]
 def run_all(cfg: Config, seeds: Sequence[int], *, quiet: bool = False) -> dict[str, Any]:
     """Every seed with honest raters and with `cfg.liars` lying raters (0.05 if unset)."""
     liars = cfg.liars or 0.05
-    out: dict[str, Any] = {"config": asdict(cfg), "seeds": list(seeds), "liars": liars}
+    out: dict[str, Any] = {"config": asdict(cfg), "seeds": list(seeds), "liar_share": liars}
     for label, share in (("honest", 0.0), ("liars", liars)):
         per_seed = []
         for seed in seeds:
@@ -504,19 +505,37 @@ def tables(out: dict[str, Any]) -> str:
         "tenants · mean ± 95 % CI over seeds",
         "",
         "| policy | new user, first 10 runs | all runs | regret (sum) | runs to switch | "
-        "on new version at end |",
-        "|---|---|---|---|---|---|",
+        "switched (seeds) | on new version at end |",
+        "|---|---|---|---|---|---|---|",
     ]
     for policy in POLICIES:
         s = honest[policy]
         lines.append(
             f"| {policy} | {_fmt(s['new_user_success'])} | {_fmt(s['mean_success'])} | "
             f"{_fmt(s['regret'], 1)} | {_fmt(s['switch_runs'], 0)} | "
-            f"{_fmt(s['share_new_at_end'], 2)} |"
+            f"{s['switched'][0]:.0%} | {_fmt(s['share_new_at_end'], 2)} |"
         )
     lines += [
         "",
-        f"With {out['liars']:.0%} lying raters (difference to honest raters, same seeds):",
+        "Paired over the same worlds (honest raters), evofuse minus each other policy:",
+        "",
+        "| versus | new user, first 10 runs | regret (sum) | runs to switch |",
+        "|---|---|---|---|",
+    ]
+    per_seed = out["honest"]["per_seed"]
+    for other in POLICIES[1:]:
+        cells = [
+            interval([r["evofuse"][k] - r[other][k] for r in per_seed])
+            for k in ("new_user_success", "regret", "switch_runs")
+        ]
+        lines.append(
+            f"| {other} | {cells[0][0]:+.3f} ± {cells[0][1]:.3f} | "
+            f"{cells[1][0]:+.1f} ± {cells[1][1]:.1f} | {cells[2][0]:+.0f} ± {cells[2][1]:.0f} |"
+        )
+    lines += [
+        "",
+        f"With {out['liar_share']:.0%} lying raters (in brackets: the change from honest raters, "
+        "same seeds):",
         "",
         "| policy | new user, first 10 runs | regret (sum) | runs to switch |",
         "|---|---|---|---|",
@@ -603,7 +622,18 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=Config.tenants)
     parser.add_argument("--liars", type=float, default=0.05)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--from-json", type=Path, help="print the tables and figures of a saved run again"
+    )
     args = parser.parse_args()
+    if args.from_json:
+        out = json.loads(args.from_json.read_text())
+        out.setdefault("liar_share", out["config"]["liars"])
+        for label in ("honest", "liars"):
+            out[label]["summary"] = summarize(out[label]["per_seed"])
+        plot(out, args.out)
+        print(tables(out))
+        return
     cfg = Config(users=args.users, tenants=args.tenants, liars=args.liars)
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     started = time.perf_counter()
@@ -618,6 +648,8 @@ def main() -> None:
     (args.out / "learning.json").write_text(json.dumps(out, indent=1))
     paths = plot(out, args.out)
     print(tables(out))
+    canaries = [r["evofuse"]["canary"] for r in out["honest"]["per_seed"]]
+    print("\nevofuse canary decisions per seed (honest raters): " + json.dumps(canaries))
     facts = out["facts"]
     print(
         f"\nmachine: {facts['nproc']} cores, {facts['cpu']}; load average before "
