@@ -144,6 +144,9 @@ async def test_forgetting_a_user_leaves_nothing_of_them_and_rechecks_what_they_b
     assert alice_hash is not None
     before = everything(world)
     assert alice_hash in before and runs["alice"][0] in before and "alice-private" in before
+    alice = Context("acme", alice_hash)
+    library = world.services.library
+    assert "alice-notes" in {r.name for r in library.search("Alice's own way", context=alice)}
 
     refused = await world.client.delete("/v1/users/alice", headers=world.auth("acme"))
     assert refused.status_code == 403
@@ -160,6 +163,7 @@ async def test_forgetting_a_user_leaves_nothing_of_them_and_rechecks_what_they_b
     assert decisions["api-review"]["decision"] == "flagged_for_review"
 
     after = everything(world)
+    assert "alice-notes" not in {r.name for r in library.search("Alice's own way", context=alice)}
     for trace in (alice_hash, alice_hash[:10], "alice", *runs["alice"]):
         assert trace not in after, trace
     # Everyone else's data stays.
