@@ -155,7 +155,11 @@ def list_cycles(
 
 
 def scheduler(config: ConfigOption = None) -> None:
-    """Run evolution cycles on `evolution.schedule` (cron, UTC) until stopped (Ctrl-C)."""
+    """Run evolution cycles on `evolution.schedule` (cron, UTC) until stopped (Ctrl-C).
+
+    With storage.retention_days set, it also applies the retention policy on
+    storage.retention_schedule.
+    """
     import logging
 
     from evofuse.evolution.scheduler import cron_trigger, run_scheduler
