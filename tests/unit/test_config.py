@@ -1,4 +1,4 @@
-"""Configuration: the DESIGN.md keys, and errors that name the file and the key."""
+"""Configuration: the documented keys, and errors that name the file and the key."""
 
 from __future__ import annotations
 

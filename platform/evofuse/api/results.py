@@ -35,7 +35,7 @@ def usage(raw: dict[str, Any]) -> Usage:
 
 
 def evofuse_object(result: RunResult) -> EvofuseObject:
-    """DESIGN.md's `evofuse` object: the last step's pool and judge, totals over every step."""
+    """The `evofuse` object: the last step's pool and judge, totals over every step."""
     raw = result.evofuse_object()
     steps = [
         StepOut(

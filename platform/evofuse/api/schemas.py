@@ -217,7 +217,7 @@ class StepOut(BaseModel):
 
 
 class EvofuseObject(BaseModel):
-    """What fusion did for this answer (DESIGN.md's `evofuse` object); the last step's pool."""
+    """What fusion did for this answer (the `evofuse` object); the last step's pool."""
 
     run_id: str
     graph: str

@@ -73,5 +73,5 @@ class FusionResult(BaseModel):
     mode_choice: ModeChoice | None = None
 
     def contract_dict(self) -> dict[str, object]:
-        """The JSON-ready `evofuse` response object (DESIGN.md), plus `content`."""
+        """The JSON-ready `evofuse` response object (see the README), plus `content`."""
         return self.model_dump(mode="json")
