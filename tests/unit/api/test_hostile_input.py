@@ -147,6 +147,8 @@ async def test_a_body_over_max_body_bytes_is_a_413(guarded: Api) -> None:
     ).encode()
     error = assert_openai_error(await raw_chat(guarded, big), 413, "request_too_large")
     assert "api.max_body_bytes" in error["message"]
+    document = (await guarded.client.get("/openapi.json")).json()
+    assert "413" in document["paths"]["/v1/chat/completions"]["post"]["responses"]
 
     async def chunked() -> AsyncIterator[bytes]:
         for i in range(0, len(big), 512):

@@ -24,6 +24,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Invalid or unsupported parameters"},
     401: {"model": ErrorResponse, "description": "No or bad API key"},
     404: {"model": ErrorResponse, "description": "Unknown graph, profile or skill"},
+    413: {"model": ErrorResponse, "description": "Body over api.max_body_bytes"},
     429: {"model": ErrorResponse, "description": "Rate limit or daily budget reached"},
     502: {"model": ErrorResponse, "description": "Every pool member failed"},
     504: {"model": ErrorResponse, "description": "The deadline passed"},

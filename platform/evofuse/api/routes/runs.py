@@ -41,7 +41,9 @@ def run(run_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]
 
 
 @router.post(
-    "/v1/feedback", response_model=FeedbackOut, responses={**_404, 400: {"model": ErrorResponse}}
+    "/v1/feedback",
+    response_model=FeedbackOut,
+    responses={**_404, 400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}},
 )
 def feedback(body: FeedbackRequest, state: StateDep, principal: PrincipalDep) -> FeedbackOut:
     """Rate a run in [0, 1]; rating it again (same user) replaces the earlier rating."""
