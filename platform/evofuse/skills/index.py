@@ -462,6 +462,9 @@ class SkillIndex:
         """Drop the collections and start empty, recording the current backend and dimension."""
         self._drop()
         self._global, self._private = (self._open(name) for name in self._names)
+        with self._rows_lock:  # the copy of the dropped collection must not answer a query
+            self._rows = None
+            self._generation = None
 
     def _drop(self) -> None:
         existing = {c.name for c in self.client.list_collections()}

@@ -134,3 +134,12 @@ def test_coverage_is_the_share_of_the_query_s_idf_mass() -> None:
     common = stats.coverage(words("review sql"), frozenset(words("review")))
     assert 0.0 < common < rare < 1.0  # the rarer word carries more of the query
     assert stats.coverage([], frozenset(words("anything"))) == 0.0
+
+
+def test_a_rebuilt_index_forgets_what_it_held(tmp_path: Path) -> None:
+    index = open_index(tmp_path)
+    index.upsert([entry(1, ("alpha request",))])
+    assert index.query("alpha request", tenant="", owner=None, k=3)
+    index.rebuild()
+    assert index.query("alpha request", tenant="", owner=None, k=3) == []
+    index.close()
