@@ -480,6 +480,22 @@ def load(base: str, key: str, db: Database, pid: int, total: int, concurrency: i
     )
 
 
+def log_check(folder: Path) -> Row:
+    """Prompts must not reach the server's log at its default level, failures included."""
+    log = (folder / "server.log").read_text(encoding="utf-8", errors="replace")
+    leaked = sum(log.count(text) for text in (QUESTION[0]["content"], "a\x00b", "[2J"))
+    return Row(
+        case="logs",
+        sent="every request above (prompts, failures, hostile input)",
+        requests=0,
+        statuses={"log lines": len(log.splitlines()), "prompt occurrences": leaked},
+        runs_lost=0,
+        server_errors=0,
+        expected="no prompt text in the server log",
+        ok=leaked == 0,
+    )
+
+
 def markdown(rows: list[Row], facts: dict[str, Any]) -> str:
     lines = [
         "| case | what was sent | what came back | runs lost | 5xx | as expected |",
@@ -541,6 +557,7 @@ def main() -> None:
         if "crash" in parts:
             err.print("crash…")
             rows.append(crash(config, db, key, args.crash_runs))
+        rows.append(log_check(folder))
     facts["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
     report = {"facts": facts, "rows": [asdict(r) for r in rows]}
     if args.json_out:
