@@ -30,6 +30,7 @@ from evofuse.api.schemas import AssistantMessage, ChatCompletion, ChatCompletion
 from evofuse.api.state import ApiState
 from evofuse.api.streaming import DONE, Chunks, error_event
 from evofuse.errors import EvoFuseError
+from evofuse.runtime.events import parse_event
 from evofuse.runtime.registry import UnknownGraphError
 from evofuse.runtime.runner import RunResult
 from evofuse.skills.models import Context
@@ -240,10 +241,14 @@ class ChatService:
                 async for mode, item in stream:
                     if mode == "values":
                         final = item
-                    elif item.get("final") and item.get("event") == "delta":
-                        events.put_nowait(("delta", item["text"]))
-                    elif item.get("final") and item.get("event") == "reset":
-                        events.put_nowait(("reset", str(item.get("reason", ""))))
+                        continue
+                    event = parse_event(item)
+                    if event is None or event["event"] not in ("delta", "reset"):
+                        continue
+                    if event["event"] == "delta" and event["final"]:
+                        events.put_nowait(("delta", event["text"]))
+                    elif event["event"] == "reset" and event["final"]:
+                        events.put_nowait(("reset", event["reason"]))
             result = run_result(job.run_id, job.model, final)
             status = "succeeded"
             events.put_nowait(("done", result))

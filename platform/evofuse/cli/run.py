@@ -129,25 +129,29 @@ class RunLiveView:
         for step in self.steps:  # keep a record of the progress once the live view is gone
             self.console.print(self._step_line(step, done=True))
 
-    def update(self, event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "skill":
-            skill = event.get("skill")
+    def update(self, chunk: dict[str, Any]) -> None:
+        from evofuse.runtime.events import parse_event
+
+        event = parse_event(chunk)
+        if event is None:
+            return  # a chunk of the graph's own, not EvoFuse's progress
+        if event["event"] == "skill":
+            skill = event["skill"]
             self.skill = "no skill matched" if not skill else f"{skill['name']} v{skill['version']}"
-            why = f" — {skill['reason']}" if skill and skill.get("reason") else ""
+            why = f" — {skill['reason']}" if skill and skill["reason"] else ""
             self.console.print(f"[bold]Skill:[/] {escape(self.skill + why)}")
-        elif kind == "step":
+        elif event["event"] == "step":
             self.steps.append(
-                {"name": event["name"], "mode": event.get("mode"), "members": [], "judge": None}
+                {"name": event["name"], "mode": event["mode"], "members": [], "judge": None}
             )
             self.answer = ""
-        elif kind == "member" and self.steps:
+        elif event["event"] == "member" and self.steps:
             self.steps[-1]["members"].append(event)
-        elif kind == "judge" and self.steps:
+        elif event["event"] == "judge" and self.steps:
             self.steps[-1]["judge"] = event["model"]
-        elif kind == "delta" and event.get("final"):
+        elif event["event"] == "delta" and event["final"]:
             self.answer += event["text"]
-        elif kind == "reset":
+        elif event["event"] == "reset":
             self.answer = ""
         self._live.update(self._render())
 

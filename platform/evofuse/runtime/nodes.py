@@ -20,10 +20,12 @@ from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from evofuse.errors import UserError
-from evofuse.fusion import AnswerDelta, AnswerReset, Finished, JudgeStarted, MemberFinished
+from evofuse.fusion import Finished
 from evofuse.runtime.context import EvoContext
 from evofuse.runtime.defaults import complete_context, needs_completion
+from evofuse.runtime.events import PublicSkill, SkillEvent, fusion_event, step_event
 from evofuse.runtime.state import AgentState, SkillChoice, StepRecord, StepSpec, current_steps
+from evofuse.tasks import task_text
 
 # Set in a run's `configurable` by `Runner`, which records how every run ends itself: the
 # `record` node then writes nothing (one finish per run).
@@ -111,19 +113,17 @@ async def _off_loop(record: Callable[..., None], *args: Any) -> None:
 
 
 def _task(state: AgentState) -> str | None:
-    try:
-        return last_user_text(state)
-    except UserError:
-        return None
+    return task_text(state.get("messages", []))
 
 
 def last_user_text(state: AgentState) -> str:
-    for message in reversed(state.get("messages", [])):
-        if message.type == "human":
-            return message.text if isinstance(message.text, str) else str(message.content)
-    raise UserError(
-        "The graph was given no user message", hint="Pass messages=[{'role': 'user', ...}]"
-    )
+    """The task the Selector routes on: the same text the run records (`evofuse.tasks`)."""
+    text = _task(state)
+    if text is None:
+        raise UserError(
+            "The graph was given no user message", hint="Pass messages=[{'role': 'user', ...}]"
+        )
+    return text
 
 
 async def select_skill(state: AgentState, runtime: Runtime[EvoContext]) -> dict[str, Any]:
@@ -165,9 +165,11 @@ async def _select(
         # Embedding and SQL (~15 ms): off the event loop, in one thread hop, so concurrent
         # runs keep streaming.
         choice = await asyncio.to_thread(choose_and_record)
-    runtime.stream_writer(
-        {"event": "skill", "skill": None if choice is None else _public_skill(choice)}
-    )
+    skill_event: SkillEvent = {
+        "event": "skill",
+        "skill": None if choice is None else _public_skill(choice),
+    }
+    runtime.stream_writer(skill_event)
     return {**update, "skill": choice}
 
 
@@ -221,7 +223,7 @@ async def _fuse(
     step_mode = ctx.mode or spec.get("mode") or (skill or {}).get("mode")
     messages = _step_messages(state, run_id, spec)
     write = runtime.stream_writer
-    write({"event": "step", "index": index, "name": name, "mode": step_mode})
+    write(step_event(index, name, step_mode))
     result = None
     try:
         async for event in ctx.engine.events(
@@ -237,24 +239,9 @@ async def _fuse(
             run_id=run_id,
             **ctx.params,
         ):
-            if isinstance(event, MemberFinished):
-                c = event.candidate
-                write(
-                    {
-                        "event": "member",
-                        "step": index,
-                        "model": c.model,
-                        "status": c.status,
-                        "latency_ms": c.latency_ms,
-                        "round": c.round,
-                    }
-                )
-            elif isinstance(event, JudgeStarted):
-                write({"event": "judge", "step": index, "model": event.model})
-            elif isinstance(event, AnswerDelta):
-                write({"event": "delta", "step": index, "final": final, "text": event.text})
-            elif isinstance(event, AnswerReset):
-                write({"event": "reset", "step": index, "final": final, "reason": event.reason})
+            progress = fusion_event(event, index, final=final)
+            if progress is not None:
+                write(progress)
             elif isinstance(event, Finished):
                 result = event.result
     except BaseException as exc:
@@ -308,7 +295,7 @@ def _step_messages(state: AgentState, run_id: str, spec: StepSpec) -> list[dict[
     return [*messages, {"role": "user", "content": "\n\n".join(parts)}]
 
 
-def _public_skill(choice: SkillChoice) -> dict[str, Any]:
+def _public_skill(choice: SkillChoice) -> PublicSkill:
     return {
         "name": choice.get("name"),
         "version": choice.get("version"),

@@ -29,6 +29,7 @@ from evofuse.runtime.context import EvoContext, RunRecorder, SkillChooser
 from evofuse.runtime.nodes import STATUS_BY_RUNNER
 from evofuse.runtime.registry import GraphRegistry
 from evofuse.runtime.state import SkillChoice, StepRecord
+from evofuse.tasks import task_text
 
 Messages = str | Sequence[dict[str, Any]]
 EventHandler = Callable[[dict[str, Any]], None]
@@ -160,7 +161,7 @@ class Runner:
             tenant=tenant,
             user=self.hasher(tenant, user),
             thread_id=thread_id,
-            task=_task(messages),
+            task=task_text(messages),
             api_key_id=api_key_id,
             **overrides,
         )
@@ -221,18 +222,3 @@ class Runner:
             skill=final.get("skill"),
             steps=steps,
         )
-
-
-def _task(messages: Messages) -> str | None:
-    """The last user message's text: what the run was asked to do."""
-    if isinstance(messages, str):
-        return messages
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, list):
-                content = "\n".join(
-                    str(p.get("text", "")) for p in content if isinstance(p, dict)
-                ).strip()
-            return content if isinstance(content, str) else None
-    return None

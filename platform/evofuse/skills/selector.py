@@ -40,6 +40,7 @@ from sqlalchemy import case
 from sqlalchemy import select as sa_select
 from sqlmodel import col, func, select
 
+from evofuse import tasks
 from evofuse.skills.hits import Hit
 from evofuse.skills.library import Library
 from evofuse.skills.models import Context
@@ -123,21 +124,8 @@ class Selection(BaseModel):
 
 
 def task_text(messages: Sequence[Mapping[str, Any]]) -> str:
-    """The task to match: the last user message (text parts only for multi-part content)."""
-    for message in reversed(messages):
-        if message.get("role") != "user":
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            return content.strip()
-        if isinstance(content, list):
-            parts = [
-                p.get("text", "")
-                for p in content
-                if isinstance(p, dict) and p.get("type") == "text"
-            ]
-            return "\n".join(p for p in parts if p).strip()
-    return ""
+    """The task to match: the last user message's text, read as the run records it."""
+    return tasks.task_text(messages) or ""
 
 
 @dataclass
