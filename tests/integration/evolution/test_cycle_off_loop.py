@@ -127,7 +127,7 @@ class Deployment:
 
 @pytest.fixture
 def evolver_latency_ms() -> float:
-    return 8000.0
+    return 15_000.0
 
 
 @pytest.fixture
