@@ -76,12 +76,17 @@ def _write_project(folder: Path, upstream: str) -> Path:
     shutil.copy(REPO / "langgraph.json", folder / "langgraph.json")
     (folder / "graphs").symlink_to(REPO / "graphs")
     config = {
-        "model_list": [model_entry(name, upstream) for name in SCRIPT.models],
+        "model_list": [
+            model_entry(name, upstream, input_cost_per_token=1e-6, output_cost_per_token=2e-6)
+            for name in SCRIPT.models
+        ],
         "fusion": {
             "default_profile": "panel",
             "profiles": {
                 "panel": {"models": ["m1", "m2"], "judge": "judge", "grace_s": 1.0},
                 "broken": {"models": ["down"], "mode": "single"},
+                # A cost cap makes the engine count tokens before dispatch (LiteLLM's tokenizer).
+                "capped": {"models": ["m1", "m2"], "judge": "judge", "max_cost_usd": 0.5},
             },
         },
         "skills": {"dir": str(REPO / "skills")},
@@ -255,3 +260,13 @@ def test_a_failing_run_is_recorded_failed(server: Server, client: Any) -> None:
     assert "AllMembersFailedError" in (recorded["error"] or "")
     assert recorded["steps"][0]["status"] == "failed"
     assert recorded["steps"][0]["candidates"][0]["model"] == "down"
+
+
+def test_a_capped_profile_is_estimated_priced_and_recorded(server: Server, client: Any) -> None:
+    thread = client.threads.create()
+    state = client.runs.wait(
+        thread["thread_id"], "assistant", input=_ask("Hi"), context={"profile": "capped"}
+    )
+    recorded = server.run(state["run_id"])
+    assert recorded["status"] == "succeeded", recorded["error"]
+    assert recorded["cost_usd"] is not None and recorded["cost_usd"] > 0
