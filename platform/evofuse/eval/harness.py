@@ -22,11 +22,13 @@ from evofuse.eval import checks
 from evofuse.eval.report import EvalReport, summarize
 from evofuse.eval.suites import Suite, SuiteItem
 from evofuse.fusion import FusionEngine, FusionResult
-from evofuse.fusion.auto import MemoryEvidence, ModeChooser
+from evofuse.fusion.auto import ARMS, MemoryEvidence, ModeChooser
 from evofuse.llm import Gateway, Message
 
 ALL_MODES = ("single", "vote", "best-of", "merge", "debate", "auto")
 EVAL_TENANT = "evofuse-eval"
+FAILED = "failed"  # `auto`'s entry in `chosen_modes` for steps that failed outright
+ARM_MODES = frozenset(m.value for m in ARMS)
 
 
 @dataclass(frozen=True)
@@ -139,9 +141,14 @@ async def evaluate(
         for start in range(0, len(suite.items), concurrency):
             batch = range(start, min(start + concurrency, len(suite.items)))
             for done in await asyncio.gather(*(attempt(arm, i) for i in batch)):
-                evidence.record(
-                    done.item.skill, EVAL_TENANT, FusionMode(done.mode), done.score, done.cost_usd
-                )
+                if done.mode in ARM_MODES:  # a step that failed outright never said its mode
+                    evidence.record(
+                        done.item.skill,
+                        EVAL_TENANT,
+                        FusionMode(done.mode),
+                        done.score,
+                        done.cost_usd,
+                    )
 
     started = time.perf_counter()
     jobs: list[Awaitable[object]] = []
@@ -211,7 +218,8 @@ async def _answer(
             cost_usd=0.0,
             calls=len(failures),
             latency_ms=(time.perf_counter() - started) * 1000,
-            mode=arm.mode.value,
+            # `auto` chose a mode before the step failed, but the error does not carry it
+            mode=FAILED if arm.mode is FusionMode.AUTO else arm.mode.value,
             error=exc.message.splitlines()[0],
         )
     # Scoring may run a reasoning-gym scorer (sympy): off the event loop.

@@ -140,3 +140,16 @@ def test_run_eval_from_synchronous_code(pool: FakePool, tmp_path: Path) -> None:
         ("vote", 2),
     ]
     assert report.arms[2].wrong == ["line-1"]
+
+
+async def test_auto_steps_that_fail_are_counted_as_failed_not_as_a_mode(
+    pool: FakePool, tmp_path: Path
+) -> None:
+    pool.model("m1", status=401)  # errors that are not retried keep the test quick
+    pool.model("m2", status=400)
+    pool.model("j", content=judge_reply(winner="first"))
+    report = await evaluate(
+        pool.settings(), load_suite(suite_file(tmp_path), n=3), ["auto"], concurrency=3
+    )
+    auto = report.arms[0]
+    assert auto.chosen_modes == {"failed": 3} and auto.errors == 3 and auto.correct == 0
