@@ -302,6 +302,9 @@ def test_a_rate_limit_holds_across_replicas(topology: Topology) -> None:
 
             return await asyncio.gather(*(one(i) for i in range(12)))
 
+    # `--rpm` counts per calendar minute: a burst across a minute boundary may pass twice.
+    if 60 - time.time() % 60 < 20:
+        time.sleep(60 - time.time() % 60 + 1)
     statuses = asyncio.run(burst())
     assert set(statuses) <= {200, 429}, statuses
     assert limit <= statuses.count(200) <= limit + 1, statuses
