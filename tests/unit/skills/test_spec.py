@@ -104,7 +104,7 @@ def test_steps_round_trip_through_format_steps() -> None:
         (
             META + "  evofuse-mode: loud\n---\n",
             "metadata.evofuse-mode: 'loud' is not a fusion mode "
-            "(one of: best-of, merge, debate, single)",
+            "(one of: best-of, merge, debate, single, vote, auto)",
         ),
         (
             META + "  evofuse-steps: just do it\n---\n",
