@@ -154,11 +154,22 @@ def list_cycles(
     Console(highlight=False).print(table if cycles else "No evolution cycles yet: evofuse evolve")
 
 
-def scheduler(config: ConfigOption = None) -> None:
+def scheduler(
+    config: ConfigOption = None,
+    now: Annotated[
+        bool,
+        typer.Option(
+            "--now",
+            help="Also run one cycle at once, then follow the schedule (after a deploy, or to "
+            "take over at once from a scheduler that died mid-cycle).",
+        ),
+    ] = False,
+) -> None:
     """Run evolution cycles on `evolution.schedule` (cron, UTC) until stopped (Ctrl-C).
 
     With storage.retention_days set, it also applies the retention policy on
-    storage.retention_schedule.
+    storage.retention_schedule. Several schedulers may run: a lease in the database lets one
+    cycle through at a time, and the others log that it is held.
     """
     import logging
 
@@ -193,7 +204,7 @@ def scheduler(config: ConfigOption = None) -> None:
     services = Services.from_settings(settings)
     try:
         with local_model_running(settings.local_model):
-            run_scheduler(services, on_start=started)
+            run_scheduler(services, on_start=started, now=now)
     except (KeyboardInterrupt, SystemExit):
         console.print("Scheduler stopped.")
     finally:

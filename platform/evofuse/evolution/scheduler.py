@@ -80,9 +80,16 @@ def scheduled_retention(services: Services) -> None:
 
 
 def run_scheduler(
-    services: Services, *, on_start: Callable[[datetime], None] | None = None
+    services: Services,
+    *,
+    on_start: Callable[[datetime], None] | None = None,
+    now: bool = False,
 ) -> None:
-    """Run cycles on `evolution.schedule` until interrupted; `on_start` gets the first run time."""
+    """Run cycles on `evolution.schedule` until interrupted; `on_start` gets the first run time.
+
+    `now` also runs one cycle at once, before the first scheduled one (after a deploy, or to
+    take over from a scheduler that died mid-cycle without waiting for the next slot).
+    """
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     trigger = cron_trigger(services.settings.evolution.schedule)
@@ -97,6 +104,7 @@ def run_scheduler(
         max_instances=1,
         coalesce=True,
         misfire_grace_time=60,
+        **({"next_run_time": datetime.now(UTC)} if now else {}),
     )
     storage = services.settings.storage
     if storage.retention_days is not None:
@@ -110,5 +118,6 @@ def run_scheduler(
             misfire_grace_time=3600,
         )
     if on_start is not None:
-        on_start(trigger.get_next_fire_time(None, datetime.now(UTC)))
+        start = datetime.now(UTC)
+        on_start(start if now else trigger.get_next_fire_time(None, start))
     scheduler.start()

@@ -130,6 +130,37 @@ def test_the_scheduler_runs_one_cycle_job_on_the_configured_schedule(
     assert len(firsts) == 1 and firsts[0].weekday() == 0  # type: ignore[attr-defined]
 
 
+def test_with_now_the_first_cycle_runs_at_once_then_on_the_schedule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from evofuse.config.models import EvolutionSettings, StorageSettings
+
+    seen: dict[str, object] = {}
+
+    def start(self: BlockingScheduler) -> None:
+        [job] = self.get_jobs()
+        seen.update(next_run=job.next_run_time, trigger=str(job.trigger))
+
+    monkeypatch.setattr(BlockingScheduler, "start", start)
+    services = type("S", (), {"settings": type("C", (), {})()})()
+    services.settings.evolution = EvolutionSettings(schedule="0 0 1 1 *")
+    services.settings.storage = StorageSettings()
+    firsts: list[datetime] = []
+    before = datetime.now(UTC)
+
+    scheduler.run_scheduler(services, on_start=firsts.append, now=True)  # type: ignore[arg-type]
+
+    next_run = seen["next_run"]
+    assert isinstance(next_run, datetime)
+    assert before <= next_run <= before + timedelta(seconds=5)  # not next January
+    assert firsts[0] - before < timedelta(seconds=5)
+    assert "month='1', day='1'" in str(seen["trigger"])  # the schedule still applies after
+
+
 def test_with_retention_days_the_scheduler_also_runs_retention_daily(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
