@@ -30,7 +30,7 @@ from evofuse.config.loader import load_settings
 from evofuse.skills import Bundle, BundleFile, Library, Origin
 from evofuse.store import Store
 from evofuse.store.feedback import FeedbackRow
-from evofuse.store.keys import create_key
+from evofuse.store.keys import create_key, get_key
 from evofuse.store.runs import RunRow
 from evofuse.testing import JUDGE, ModelBehavior, UpstreamScript, UpstreamServer, model_entry
 from tests.support.databases import fresh_postgres_database
@@ -312,6 +312,50 @@ def test_a_rate_limit_holds_across_replicas(topology: Topology) -> None:
     statuses = asyncio.run(burst())
     assert set(statuses) <= {200, 429}, statuses
     assert limit <= statuses.count(200) <= limit + 1, statuses
+
+
+def test_a_daily_budget_holds_across_replicas(topology: Topology) -> None:
+    a = topology.replicas[0]
+    probe = topology.chat(a, user="probe")
+    one_request_usd = probe.json()["evofuse"]["cost_usd"]
+    assert one_request_usd > 0, probe.json()
+    budget = 3.5 * one_request_usd
+    new_key = create_key(topology.store, tenant="acme", daily_budget_usd=budget)
+
+    async def wave() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        f"{topology.replicas[i % 2].url}/v1/chat/completions",
+                        json={
+                            "model": "fusion/p",
+                            "messages": [{"role": "user", "content": "2+2?"}],
+                        },
+                        headers={"Authorization": f"Bearer {new_key.secret}"},
+                    )
+                    for i in range(8)
+                )
+            )
+
+    # Waves until both replicas refuse: a per-replica counter would let each spend the budget.
+    responses: list[httpx.Response] = []
+    for _ in range(6):
+        responses += asyncio.run(wave())
+        refused_by = {r.url.port for r in responses if r.status_code == 429}
+        if len(refused_by) == 2:
+            break
+    assert {r.status_code for r in responses} <= {200, 429}, [r.text for r in responses]
+    assert {r.json()["error"]["code"] for r in responses if r.status_code == 429} == {
+        "daily_budget_exceeded"
+    }
+    assert len({r.url.port for r in responses if r.status_code == 429}) == 2
+    served = [r.json()["evofuse"]["cost_usd"] for r in responses if r.status_code == 200]
+    # Admission reserves the worst case, so the edge overshoots by at most one request.
+    assert 0 < sum(served) <= budget + max(served), (served, budget)
+    row = get_key(topology.store, new_key.row.id)
+    assert row is not None and row.spent_usd == pytest.approx(sum(served))
+    assert row.reserved_usd == pytest.approx(0.0, abs=1e-12)  # every reservation settled
 
 
 def test_kill_9_of_a_replica_loses_no_run_the_other_recorded(topology: Topology) -> None:
