@@ -2,9 +2,11 @@
 
 Started once for the module. Requests alternate between the replicas; each test checks that
 the two behave as one deployment: a rollback made through one is served by the other on the
-next request, feedback for a run served by one is accepted by the other and counted once, a
-key's rate limit holds across both, and `kill -9` of one replica loses nothing the other
-recorded while the survivor keeps serving. Under CI=true it runs on PostgreSQL (and fails
+next request, and so is a version a cycle started through the other promoted; feedback for a
+run served by one is accepted by the other and counted once; a key's rate limit and daily budget
+hold across both; two schedulers run one cycle, and one killed mid-cycle is taken over by the
+next with nothing half-published; and `kill -9` of one replica loses nothing the other recorded
+while the survivor keeps serving. Under CI=true it runs on PostgreSQL (and fails
 without it); elsewhere it skips when no PostgreSQL server answers on 127.0.0.1:5432.
 """
 
@@ -27,12 +29,15 @@ import yaml
 from sqlmodel import col, select
 
 from evofuse.config.loader import load_settings
+from evofuse.evolution.evidence import is_held_out
 from evofuse.skills import Bundle, BundleFile, Library, Origin
 from evofuse.store import Store
 from evofuse.store.feedback import FeedbackRow
 from evofuse.store.keys import create_key, get_key
 from evofuse.store.runs import RunRow
 from evofuse.testing import JUDGE, ModelBehavior, UpstreamScript, UpstreamServer, model_entry
+from tests.integration.evolution.conftest import FIX, TASKS, Brain
+from tests.integration.evolution.conftest import SKILL as SQL_REVIEW
 from tests.support.databases import fresh_postgres_database
 
 pytestmark = pytest.mark.slow
@@ -40,6 +45,8 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 STARTUP_TIMEOUT_S = 120.0
+HOLDOUT_PERCENT = 50.0
+REPLAY_TASKS = 2
 SKILL = """---
 name: topology-demo
 description: "Answer arithmetic questions step by step. NOT for: anything else."
@@ -120,10 +127,14 @@ class Topology:
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     folder = tmp_path_factory.mktemp("topology")
     processes: list[subprocess.Popen[bytes]] = []
+    # m1/m2 answer chat; e1/e2 think for evolution (a scripted Evolver, replay and judge).
+    thinker = ModelBehavior(respond=Brain())
     script = UpstreamScript(
         models={
             "m1": ModelBehavior(content="Four.", latency_ms=50),
             "m2": ModelBehavior(content="It is 4.", latency_ms=50),
+            "e1": thinker,
+            "e2": thinker.model_copy(),
             "j": JUDGE,
         }
     )
@@ -155,13 +166,27 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
                 yaml.safe_dump(
                     {
                         "model_list": [
-                            model_entry(n, upstream.base_url, **price) for n in ("m1", "m2", "j")
+                            model_entry(n, upstream.base_url, **price)
+                            for n in ("m1", "m2", "e1", "e2", "j")
                         ],
                         "fusion": {
                             "default_profile": "p",
                             "profiles": {
-                                "p": {"models": ["m1", "m2"], "judge": "j", "timeout_s": 30}
+                                "p": {"models": ["m1", "m2"], "judge": "j", "timeout_s": 30},
+                                "evo": {
+                                    "models": ["e1", "e2"],
+                                    "judge": "j",
+                                    "mode": "merge",
+                                    "timeout_s": 90,
+                                },
                             },
+                        },
+                        "evolution": {
+                            "profile": "evo",
+                            "min_distinct_users": 3,
+                            "holdout_percent": HOLDOUT_PERCENT,
+                            "replay_tasks": REPLAY_TASKS,
+                            "canary_percent": 100,
                         },
                         "storage": {
                             "database_url": database_url,
@@ -175,8 +200,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
             )
             settings = load_settings(config)
             library = Library.from_settings(settings)
-            for marker in ("one", "two"):
-                text = SKILL.format(marker=marker)
+            for text in (SKILL.format(marker="one"), SKILL.format(marker="two"), SQL_REVIEW):
                 library.publish(
                     Bundle.of([BundleFile("SKILL.md", text.encode())]), origin=Origin.SEED
                 )
@@ -234,7 +258,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
 def _served_version(response: httpx.Response) -> int:
     assert response.status_code == 200, response.text
     skill = response.json()["evofuse"]["skill"]
-    assert skill is not None and skill["name"] == "topology-demo"
+    assert skill is not None and skill["name"] in ("topology-demo", "sql-review")
     version: int = skill["version"]
     return version
 
@@ -358,42 +382,86 @@ def test_a_daily_budget_holds_across_replicas(topology: Topology) -> None:
     assert row.reserved_usd == pytest.approx(0.0, abs=1e-12)  # every reservation settled
 
 
-def test_kill_9_of_a_replica_loses_no_run_the_other_recorded(topology: Topology) -> None:
+def _poor_ratings(topology: Topology, replicas: list[Replica]) -> None:
+    """Poor, commented ratings of `sql-review` from three tenants, so a cycle calls the Evolver.
+
+    Sent through the replicas in turn. Each tenant rates until two of its runs count as evidence
+    (not held out), and runs go on until the replay has its held-out tasks.
+    """
+    named = {"evofuse": {"skill": "sql-review"}}
+    keys = {t: create_key(topology.store, tenant=f"org-{t}").secret for t in ("ann", "ben", "cal")}
+    evidence = dict.fromkeys(keys, 0)
+    held_out = 0
+    turn = 0
+    while min(evidence.values()) < 2 or held_out < REPLAY_TASKS:
+        tenant = min(evidence, key=lambda t: evidence[t])
+        replica = replicas[turn % len(replicas)]
+        question = {"role": "user", "content": TASKS[turn % len(TASKS)]}
+        served = topology.chat(replica, key=keys[tenant], user=tenant, messages=[question], **named)
+        assert served.status_code == 200, served.text
+        assert served.json()["evofuse"]["skill"]["name"] == "sql-review"
+        run_id = served.json()["evofuse"]["run_id"]
+        rated = httpx.post(
+            f"{replica.url}/v1/feedback",
+            json={"run_id": run_id, "score": 0.1, "comment": "It never said which database."},
+            headers={"Authorization": f"Bearer {keys[tenant]}"},
+            timeout=30,
+        )
+        assert rated.status_code in (200, 201), rated.text
+        if is_held_out(run_id, HOLDOUT_PERCENT):
+            held_out += 1
+        else:
+            evidence[tenant] += 1
+        turn += 1
+        assert turn < 60, (evidence, held_out)
+
+
+def _wait_for_cycle(topology: Topology, replica: Replica, cycle_id: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while True:
+        got = httpx.get(
+            f"{replica.url}/v1/evolution/runs/{cycle_id}",
+            headers=topology.headers(admin=True),
+            timeout=30,
+        )
+        assert got.status_code == 200, got.text
+        report: dict[str, Any] = got.json()
+        if report["status"] != "running":
+            return report
+        assert time.monotonic() < deadline, report
+        time.sleep(0.5)
+
+
+def test_a_version_promoted_by_a_cycle_is_served_by_both_replicas(topology: Topology) -> None:
     a, b = topology.replicas
-    recorded = []
-    for i in range(3):
-        for replica in (a, b):
-            response = topology.chat(replica, user=f"user-{i}")
-            assert response.status_code == 200, response.text
-            recorded.append(response.json()["evofuse"]["run_id"])
+    named = {"evofuse": {"skill": "sql-review"}}
+    before = {_served_version(topology.chat(r, **named)) for r in (a, b)}
+    _poor_ratings(topology, [a, b])
 
-    b.process.send_signal(signal.SIGKILL)
-    b.process.wait(timeout=10)
-    assert not b.alive
+    started = httpx.post(
+        f"{b.url}/v1/evolution/runs", headers=topology.headers(admin=True), timeout=30
+    )
+    assert started.status_code == 202, started.text
+    report = _wait_for_cycle(topology, b, started.json()["id"])
+    assert report["status"] == "finished", report
+    [proposal] = [p for p in report["proposals"] if p["skill"] == "sql-review"]
+    assert proposal["status"] == "promoted", proposal
 
-    after = topology.chat(a, user="after-the-kill")
-    assert after.status_code == 200, after.text
-    recorded.append(after.json()["evofuse"]["run_id"])
-    with topology.store.session() as session:
-        rows = session.exec(select(RunRow).where(col(RunRow.id).in_(recorded))).all()
-    assert sorted(r.id for r in rows) == sorted(recorded)
-    assert {r.status for r in rows} == {"succeeded"}
-
-
-def _poor_ratings(topology: Topology, replica: Replica) -> None:
-    """Evidence from three users, so a cycle calls the Evolver."""
-    named = {"evofuse": {"skill": "topology-demo"}}
-    for user in ("ann", "ben", "cal"):
-        for _ in range(4):
-            served = topology.chat(replica, user=user, **named)
-            assert served.status_code == 200, served.text
-            rated = httpx.post(
-                f"{replica.url}/v1/feedback",
-                json={"run_id": served.json()["evofuse"]["run_id"], "score": 0.1},
-                headers=topology.headers(),
-                timeout=30,
-            )
-            assert rated.status_code in (200, 201), rated.text
+    # Published by replica B's cycle as a canary for every user (canary_percent: 100): the
+    # next request to either replica gets it, with no restart and no cache to invalidate.
+    served = {r.name: topology.chat(r, user=f"new-{r.name}", **named) for r in (a, b)}
+    versions = {name: _served_version(response) for name, response in served.items()}
+    assert versions["a"] == versions["b"] and {versions["a"]} != before, (before, versions)
+    listed = httpx.get(
+        f"{a.url}/v1/skills/sql-review/versions", headers=topology.headers(), timeout=30
+    ).json()
+    newest = max(listed, key=lambda v: v["version"])
+    assert newest["version"] == versions["a"] and newest["origin"] == "evolution", newest
+    library = Library.from_settings(load_settings(topology.config))
+    try:
+        assert FIX in library.load_version(newest["id"]).spec.body  # the Evolver's edit
+    finally:
+        library.close()
 
 
 def _scheduler(topology: Topology, log: Path) -> subprocess.Popen[bytes]:
@@ -418,13 +486,14 @@ def _cycles(topology: Topology, replica: Replica) -> list[dict[str, Any]]:
     return cycles
 
 
+@pytest.mark.timeout(300)  # scheduler start-up and a whole cycle, on a busy machine
 def test_two_schedulers_started_together_run_one_cycle(topology: Topology) -> None:
     a = topology.replicas[0]
-    _poor_ratings(topology, a)
+    _poor_ratings(topology, [a])
     # A slow Evolver: the cycle holds the lease for seconds, well past the moment both
     # schedulers fire (at once, both started with `--now`).
-    for model in ("m1", "m2"):
-        topology.upstream.script.models[model].latency_ms = 4000.0
+    for model in ("e1", "e2"):
+        topology.upstream.script.models[model].latency_ms = 8000.0
     known = {c["id"] for c in _cycles(topology, a)}
     schedulers = []
     logs = []
@@ -445,35 +514,45 @@ def test_two_schedulers_started_together_run_one_cycle(topology: Topology) -> No
         skipped = [p for p in logs if "evolution cycle skipped" in p.read_text()]
         assert len(skipped) == 1, [p.read_text()[-2000:] for p in logs]
     finally:
-        for model in ("m1", "m2"):
-            topology.upstream.script.models[model].latency_ms = 50.0
+        for model in ("e1", "e2"):
+            topology.upstream.script.models[model].latency_ms = 0.0
         for process in schedulers:
             process.terminate()
             process.wait(timeout=30)
 
 
+def _sql_review_versions(topology: Topology, replica: Replica) -> list[dict[str, Any]]:
+    listed = httpx.get(
+        f"{replica.url}/v1/skills/sql-review/versions", headers=topology.headers(), timeout=30
+    )
+    assert listed.status_code == 200, listed.text
+    versions: list[dict[str, Any]] = listed.json()
+    return versions
+
+
+@pytest.mark.timeout(300)  # scheduler start-up and a whole cycle, on a busy machine
 def test_a_scheduler_killed_mid_cycle_is_taken_over_by_the_next(topology: Topology) -> None:
     a = topology.replicas[0]
-    _poor_ratings(topology, a)
-    versions = httpx.get(
-        f"{a.url}/v1/skills/topology-demo/versions", headers=topology.headers(), timeout=30
-    ).json()
+    _poor_ratings(topology, [a])
+    before = _sql_review_versions(topology, a)
     known = {c["id"] for c in _cycles(topology, a)}
-    for model in ("m1", "m2"):  # the Evolver's call outlasts the kill
+    evolver_calls = len(topology.upstream.requests_for("e1"))
+    for model in ("e1", "e2"):  # the Evolver's call outlasts the kill
         topology.upstream.script.models[model].latency_ms = 60_000.0
     first = _scheduler(topology, topology.folder / "scheduler-killed.log")
     second = None
     try:
         deadline = time.monotonic() + 150
-        running = None
-        while running is None and time.monotonic() < deadline:
-            running = next((c for c in _cycles(topology, a) if c["id"] not in known), None)
-            time.sleep(0.5)
-        assert running is not None and running["status"] == "running", running
+        # Killed while its Evolver call is in flight: the cycle holds the lease and a proposal.
+        while len(topology.upstream.requests_for("e1")) == evolver_calls:
+            assert time.monotonic() < deadline, "the killed scheduler never called the Evolver"
+            time.sleep(0.2)
+        [running] = [c for c in _cycles(topology, a) if c["id"] not in known]
+        assert running["status"] == "running", running
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
-        for model in ("m1", "m2"):
-            topology.upstream.script.models[model].latency_ms = 50.0
+        for model in ("e1", "e2"):
+            topology.upstream.script.models[model].latency_ms = 0.0
 
         second = _scheduler(topology, topology.folder / "scheduler-next.log")
         deadline = time.monotonic() + 150
@@ -483,7 +562,6 @@ def test_a_scheduler_killed_mid_cycle_is_taken_over_by_the_next(topology: Topolo
             if len(cycles) >= 2 and all(c["status"] != "running" for c in cycles):
                 break
             time.sleep(1)
-        by_id = {c["id"]: c for c in cycles}
         killed = httpx.get(
             f"{a.url}/v1/evolution/runs/{running['id']}",
             headers=topology.headers(admin=True),
@@ -491,15 +569,43 @@ def test_a_scheduler_killed_mid_cycle_is_taken_over_by_the_next(topology: Topolo
         ).json()
         assert killed["status"] == "failed", killed
         assert "stopped before it finished" in (killed["error"] or ""), killed
-        assert any(c["status"] == "finished" for i, c in by_id.items() if i > running["id"])
-        after = httpx.get(
-            f"{a.url}/v1/skills/topology-demo/versions", headers=topology.headers(), timeout=30
+        [taken_over] = [c for c in cycles if c["id"] > running["id"]]
+        assert taken_over["status"] == "finished", taken_over
+        report = httpx.get(
+            f"{a.url}/v1/evolution/runs/{taken_over['id']}",
+            headers=topology.headers(admin=True),
+            timeout=30,
         ).json()
-        assert len(after) == len(versions)  # the killed cycle left no half-published version
+        promoted = [p for p in report["proposals"] if p["status"] == "promoted"]
+        # Every new version is one the next cycle promoted: the killed cycle left none behind.
+        after = _sql_review_versions(topology, a)
+        assert len(after) == len(before) + len(promoted), (before, after, report)
     finally:
-        for model in ("m1", "m2"):
-            topology.upstream.script.models[model].latency_ms = 50.0
+        for model in ("e1", "e2"):
+            topology.upstream.script.models[model].latency_ms = 0.0
         for process in (first, second):
             if process is not None and process.poll() is None:
                 process.terminate()
                 process.wait(timeout=30)
+
+
+def test_kill_9_of_a_replica_loses_no_run_the_other_recorded(topology: Topology) -> None:
+    a, b = topology.replicas
+    recorded = []
+    for i in range(3):
+        for replica in (a, b):
+            response = topology.chat(replica, user=f"user-{i}")
+            assert response.status_code == 200, response.text
+            recorded.append(response.json()["evofuse"]["run_id"])
+
+    b.process.send_signal(signal.SIGKILL)
+    b.process.wait(timeout=10)
+    assert not b.alive
+
+    after = topology.chat(a, user="after-the-kill")
+    assert after.status_code == 200, after.text
+    recorded.append(after.json()["evofuse"]["run_id"])
+    with topology.store.session() as session:
+        rows = session.exec(select(RunRow).where(col(RunRow.id).in_(recorded))).all()
+    assert sorted(r.id for r in rows) == sorted(recorded)
+    assert {r.status for r in rows} == {"succeeded"}
