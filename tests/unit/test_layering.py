@@ -60,7 +60,7 @@ def offenders(folder_or_file: str, forbidden: tuple[str, ...]) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("layer", ["store", "skills", "fusion", "llm"])
+@pytest.mark.parametrize("layer", ["store", "skills", "fusion", "llm", "telemetry"])
 def test_lower_layers_never_import_the_runtime(layer: str) -> None:
     assert offenders(layer, ("evofuse.runtime", "evofuse.services")) == []
 

@@ -187,6 +187,13 @@ class EvolutionSettings(_Strict):
         return data
 
 
+class TelemetrySettings(_Strict):
+    # OpenTelemetry spans carry models, statuses, tokens, cost and latency; prompt and answer
+    # text only when this is true (it may hold personal data). Export is set by the standard
+    # OTEL_EXPORTER_OTLP_* variables.
+    include_content: bool = False
+
+
 class AuthSettings(_Strict):
     enabled: bool = True
 
@@ -227,6 +234,7 @@ class Settings(BaseSettings):
     local_model: LocalModelSettings = LocalModelSettings()
     api: ApiSettings = ApiSettings()
     privacy: PrivacySettings = PrivacySettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
 
     @classmethod
     def settings_customise_sources(

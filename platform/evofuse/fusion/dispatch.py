@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from evofuse.fusion.types import CandidateResult
 from evofuse.llm import CallResult, LLMCallError
+from evofuse.telemetry.calls import call_role
 
 MemberCall = Callable[[], Awaitable[CallResult]]
 
@@ -43,6 +44,11 @@ def _to_candidate(model: str, task: asyncio.Future[CallResult], round_: int) -> 
     raise exc
 
 
+async def _as_member(call: MemberCall) -> CallResult:
+    with call_role("member"):  # the task's own context: its trace span says "member"
+        return await call()
+
+
 async def dispatch(
     calls: Sequence[tuple[str, MemberCall]],
     *,
@@ -54,7 +60,7 @@ async def dispatch(
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
     tasks: dict[asyncio.Future[CallResult], str] = {
-        asyncio.ensure_future(call()): model for model, call in calls
+        asyncio.ensure_future(_as_member(call)): model for model, call in calls
     }
     pending: set[asyncio.Future[CallResult]] = set(tasks)
     answered = 0

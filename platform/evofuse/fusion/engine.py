@@ -30,6 +30,8 @@ from evofuse.fusion.prompts import load_prompt
 from evofuse.fusion.rounds import aggregate, candidate_of, latest_answers
 from evofuse.fusion.types import CandidateResult, FusionResult, JudgeResult
 from evofuse.llm import CallResult, Gateway, LLMCallError, Message, ModelGateway
+from evofuse.telemetry.calls import TracingGateway, call_role
+from evofuse.telemetry.tracing import configure_tracing
 
 
 @dataclass
@@ -53,7 +55,13 @@ class FusionEngine:
         mode_chooser: ModeChooser | None = None,
     ) -> None:
         self.settings = settings
-        self.gateway: ModelGateway = gateway or Gateway(settings.router_model_list())
+        # Spans of every call; exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set and
+        # the process has no tracer provider of its own yet (idempotent, cheap without it).
+        configure_tracing()
+        self.gateway: ModelGateway = TracingGateway(
+            gateway or Gateway(settings.router_model_list()),
+            include_content=settings.telemetry.include_content,
+        )
         # Mode `auto` without recorded evidence explores from the cheapest mode on each call.
         self.mode_chooser = mode_chooser or ModeChooser(None)
 
@@ -333,18 +341,26 @@ class _Run:
         try:
             final: CallResult | None = None
             if not self.stream_answer:
-                final = await self.gateway.complete(
-                    model, self.plan.messages, timeout_s=self.profile.timeout_s, **self.plan.params
-                )
+                with call_role("member"):
+                    final = await self.gateway.complete(
+                        model,
+                        self.plan.messages,
+                        timeout_s=self.profile.timeout_s,
+                        **self.plan.params,
+                    )
                 yield AnswerDelta(final.content)
             else:
-                async for item in self.gateway.stream(
-                    model, self.plan.messages, timeout_s=self.profile.timeout_s, **self.plan.params
-                ):
-                    if isinstance(item, CallResult):
-                        final = item
-                    else:
-                        yield AnswerDelta(item)
+                with call_role("member"):
+                    async for item in self.gateway.stream(
+                        model,
+                        self.plan.messages,
+                        timeout_s=self.profile.timeout_s,
+                        **self.plan.params,
+                    ):
+                        if isinstance(item, CallResult):
+                            final = item
+                        else:
+                            yield AnswerDelta(item)
         except LLMCallError as exc:
             failed = CandidateResult(
                 model=model, status=exc.status, latency_ms=exc.latency_ms, error=exc.message
@@ -462,16 +478,17 @@ class _Run:
         fmt = judge.response_format(self.profile.judge_output, mode, ballot.labels)
         if fmt is not None:
             params["response_format"] = fmt
-        if mode is FusionMode.BEST_OF or not self.stream_answer:
-            # best-of has nothing to stream: its answer is a candidate, known from the verdict.
-            yield await self.gateway.complete(
+        with call_role("judge"):
+            if mode is FusionMode.BEST_OF or not self.stream_answer:
+                # best-of has nothing to stream: its answer is a candidate, known from the verdict
+                yield await self.gateway.complete(
+                    model, messages, timeout_s=self.profile.timeout_s, **params
+                )
+                return
+            async for item in self.gateway.stream(
                 model, messages, timeout_s=self.profile.timeout_s, **params
-            )
-            return
-        async for item in self.gateway.stream(
-            model, messages, timeout_s=self.profile.timeout_s, **params
-        ):
-            yield item
+            ):
+                yield item
 
     # -- result -----------------------------------------------------------------------------
 

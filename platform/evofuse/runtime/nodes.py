@@ -26,6 +26,7 @@ from evofuse.runtime.defaults import complete_context, needs_completion
 from evofuse.runtime.events import PublicSkill, SkillEvent, fusion_event, step_event
 from evofuse.runtime.state import AgentState, SkillChoice, StepRecord, StepSpec, current_steps
 from evofuse.tasks import task_text
+from evofuse.telemetry import step_span
 
 # Set in a run's `configurable` by `Runner`, which records how every run ends itself: the
 # `record` node then writes nothing (one finish per run).
@@ -202,8 +203,11 @@ async def run_step(
     """Run one step (shared by `fuse_step` and the prebuilt agent's skill loop)."""
     ctx, owned = await _context(runtime)
     run_id, update = await _ensure_run(state, ctx)
+    index = len(current_steps({**state, "run_id": run_id}))
+    name = spec.get("name") or f"step-{index + 1}"
     async with _owned_run(ctx, run_id, owned):
-        return await _fuse(state, runtime, ctx, run_id, update, spec, final=final)
+        with step_span(run_id, index, name, state.get("skill")):
+            return await _fuse(state, runtime, ctx, run_id, update, spec, final=final)
 
 
 async def _fuse(

@@ -30,6 +30,8 @@ from evofuse.runtime.nodes import STATUS_BY_RUNNER
 from evofuse.runtime.registry import GraphRegistry
 from evofuse.runtime.state import SkillChoice, StepRecord
 from evofuse.tasks import task_text
+from evofuse.telemetry import run_span
+from evofuse.telemetry.tracing import end_status
 
 Messages = str | Sequence[dict[str, Any]]
 EventHandler = Callable[[dict[str, Any]], None]
@@ -175,25 +177,31 @@ class Runner:
         # LangGraph warns when given a durability it cannot use (no checkpointer).
         durability: Durability | None = self.durability if graph.checkpointer else None
         status, error = "succeeded", None
-        try:
-            async for mode, chunk in graph.astream(
-                state,
-                config=config,
-                context=ctx,
-                stream_mode=list(stream_mode),
-                durability=durability,
-            ):
-                yield mode, chunk
-        except (asyncio.CancelledError, GeneratorExit):
-            status, error = "cancelled", "the caller cancelled the run"
-            raise
-        except BaseException as exc:
-            status, error = "failed", f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            if self.recorder is not None:
-                # Shielded: a second cancellation must not lose how the run ended.
-                await asyncio.shield(asyncio.to_thread(self.recorder.finish, run_id, status, error))
+        # Current while the graph runs, so LangGraph's node tasks (and their steps and model
+        # calls) start inside it: one trace per run.
+        with run_span(run_id, graph_name, tenant) as span:
+            try:
+                async for mode, chunk in graph.astream(
+                    state,
+                    config=config,
+                    context=ctx,
+                    stream_mode=list(stream_mode),
+                    durability=durability,
+                ):
+                    yield mode, chunk
+            except (asyncio.CancelledError, GeneratorExit):
+                status, error = "cancelled", "the caller cancelled the run"
+                raise
+            except BaseException as exc:
+                status, error = "failed", f"{type(exc).__name__}: {exc}"
+                raise
+            finally:
+                end_status(span, status, error)
+                if self.recorder is not None:
+                    # Shielded: a second cancellation must not lose how the run ended.
+                    await asyncio.shield(
+                        asyncio.to_thread(self.recorder.finish, run_id, status, error)
+                    )
 
     async def run(
         self,
