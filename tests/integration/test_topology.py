@@ -237,7 +237,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
                 store=store,
                 replicas=replicas,
                 key=create_key(store, tenant="acme").secret,
-                admin=create_key(store, tenant="ops", admin=True).secret,
+                admin=create_key(store, tenant="ops", operator=True).secret,
             )
             store.close()
         finally:

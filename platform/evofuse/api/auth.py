@@ -19,7 +19,8 @@ class Principal:
     key_id: str | None = None
     rpm: int | None = None
     daily_budget_usd: float | None = None
-    admin: bool = False
+    admin: bool = False  # may act for its own tenant: forget users, read its audit entries
+    operator: bool = False  # may act for every tenant, run evolution, roll back global skills
 
     @property
     def limited(self) -> bool:
@@ -28,7 +29,37 @@ class Principal:
         )
 
 
-ANONYMOUS = Principal(tenant="", admin=True)
+ANONYMOUS = Principal(tenant="", admin=True, operator=True)
+
+
+def require_admin(principal: Principal, what: str) -> None:
+    """A 403 unless the key is an admin (of its tenant) or an operator."""
+    if not principal.admin:
+        raise ApiError(
+            403,
+            f"Only an admin key may {what}: create one with `evofuse keys create --tenant NAME "
+            "--admin`.",
+            code="admin_required",
+        )
+
+
+def require_operator(principal: Principal, what: str, why: str) -> None:
+    """A 403 unless the key is an operator: the action reaches beyond the key's own tenant."""
+    if not principal.operator:
+        raise ApiError(
+            403,
+            f"Only an operator key may {what}: {why}. Create one with `evofuse keys create "
+            "--tenant NAME --operator`.",
+            code="operator_required",
+        )
+
+
+def acting_tenant(principal: Principal, tenant: str | None, what: str) -> str:
+    """The tenant an admin action applies to: the key's own, or another one for operators."""
+    if tenant is None or tenant == principal.tenant:
+        return principal.tenant
+    require_operator(principal, what + " of another tenant", "an admin key acts for its own")
+    return tenant
 
 
 def actor(principal: Principal) -> str:
@@ -62,5 +93,6 @@ def authenticate(store: Store, authorization: str | None, *, enabled: bool) -> P
         key_id=row.id,
         rpm=row.rpm,
         daily_budget_usd=row.daily_budget_usd,
-        admin=row.admin,
+        admin=row.admin or row.operator,
+        operator=row.operator,
     )

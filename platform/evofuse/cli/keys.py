@@ -42,7 +42,8 @@ def _document(row: ApiKeyRow) -> dict[str, Any]:
         "rpm": row.rpm,
         "daily_budget_usd": row.daily_budget_usd,
         "spent_today_usd": round(row.spent_usd, 6) if current else 0.0,
-        "admin": row.admin,
+        "admin": row.admin or row.operator,
+        "operator": row.operator,
         "created_at": row.created_at.isoformat(),
         "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
     }
@@ -66,7 +67,20 @@ def create(
         typer.Option("--daily-budget-usd", help="USD per UTC day (default: no limit)."),
     ] = None,
     admin: Annotated[
-        bool, typer.Option("--admin", help="May also roll back global skills.")
+        bool,
+        typer.Option(
+            "--admin",
+            help="Acts for its own tenant: forgets its users, reads its audit entries, rolls "
+            "back its skills.",
+        ),
+    ] = False,
+    operator: Annotated[
+        bool,
+        typer.Option(
+            "--operator",
+            help="An admin of every tenant: also runs evolution and rolls back global skills "
+            "(for the people who run the platform).",
+        ),
     ] = False,
     as_json: JsonOption = False,
     config: ConfigOption = None,
@@ -84,6 +98,7 @@ def create(
             rpm=rpm,
             daily_budget_usd=daily_budget_usd,
             admin=admin,
+            operator=operator,
         )
         audit.record(
             store,
@@ -91,7 +106,12 @@ def create(
             action=audit.AuditAction.KEY_CREATE,
             tenant=new.row.tenant,
             target=new.row.id,
-            detail={"rpm": rpm, "daily_budget_usd": daily_budget_usd, "admin": admin},
+            detail={
+                "rpm": rpm,
+                "daily_budget_usd": daily_budget_usd,
+                "admin": admin or operator,
+                "operator": operator,
+            },
         )
     finally:
         store.close()
@@ -141,9 +161,15 @@ def list_(
             str(d["rpm"] or "-"),
             f"${d['daily_budget_usd']:g}" if d["daily_budget_usd"] else "-",
             f"${d['spent_today_usd']:.4f}",
-            "revoked" if d["revoked_at"] else ("admin" if d["admin"] else "active"),
+            _state(d),
         )
     Console(highlight=False).print(table)
+
+
+def _state(document: dict[str, Any]) -> str:
+    if document["revoked_at"]:
+        return "revoked"
+    return "operator" if document["operator"] else "admin" if document["admin"] else "active"
 
 
 @app.command("revoke")

@@ -53,7 +53,10 @@ class ApiKeyRow(SQLModel, table=True):
     hint: str = Field(sa_type=String(32))  # the secret's first characters, to recognise it
     rpm: int | None = None  # requests per minute; None = unlimited
     daily_budget_usd: float | None = None  # USD per UTC day; None = unlimited
+    # An admin acts for its own tenant (forget users, audit log, its skills); an operator (always
+    # an admin too) also for other tenants, and runs evolution and rolls back global skills.
     admin: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False))
+    operator: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
@@ -90,8 +93,11 @@ def create_key(
     rpm: int | None = None,
     daily_budget_usd: float | None = None,
     admin: bool = False,
+    operator: bool = False,
 ) -> NewKey:
-    """Create a key for `tenant`; the secret is returned once and never stored."""
+    """Create a key for `tenant`; the secret is returned once and never stored.
+
+    `admin` acts for its own tenant; `operator` (which implies admin) for every tenant."""
     if not tenant.strip():
         raise UserError("A key needs a tenant.", hint="Pass --tenant NAME, e.g. --tenant acme.")
     if rpm is not None and rpm < 1:
@@ -110,7 +116,8 @@ def create_key(
         hint=secret[: len(KEY_PREFIX) + _HINT_CHARS],
         rpm=rpm,
         daily_budget_usd=daily_budget_usd,
-        admin=admin,
+        admin=admin or operator,
+        operator=operator,
     )
     with store.session() as session:
         session.add(row)

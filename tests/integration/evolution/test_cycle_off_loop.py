@@ -151,7 +151,7 @@ async def deployment(
 
     services = Services.from_settings(settings)
     app = create_app(services)
-    admin = {"Authorization": f"Bearer {create_key(store, tenant='ops', admin=True).secret}"}
+    admin = {"Authorization": f"Bearer {create_key(store, tenant='ops', operator=True).secret}"}
     user = {"Authorization": f"Bearer {create_key(store, tenant='acme').secret}"}
     try:
         async with app.router.lifespan_context(app):

@@ -42,7 +42,7 @@ async def test_api_rollbacks_are_audited_and_only_admins_read_the_log(api: Api) 
     library = api.services.library
     library.publish(skill("One."), scope=Scope.GLOBAL)
     library.publish(skill("Two."), scope=Scope.GLOBAL)
-    admin = api.key("ops", admin=True)
+    admin = api.key("ops", operator=True)
     response = await api.client.post(
         "/v1/skills/sql-review/rollback", json={"to": 1}, headers=api.auth("ops")
     )
@@ -54,3 +54,21 @@ async def test_api_rollbacks_are_audited_and_only_admins_read_the_log(api: Api) 
     assert listed.status_code == 200 and listed.json()["data"][0]["action"] == "skill.rollback"
     refused = await api.client.get("/v1/audit", headers=api.auth("acme"))
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "admin_required"
+
+
+async def test_a_tenants_admin_reads_only_its_own_tenants_entries(api: Api) -> None:
+    store = api.services.store
+    audit.record(store, actor="key_x", action=audit.AuditAction.USER_FORGET, tenant="acme")
+    audit.record(store, actor="key_y", action=audit.AuditAction.USER_FORGET, tenant="globex")
+    api.key("acme", admin=True)
+    mine = await api.client.get("/v1/audit", headers=api.auth("acme"))
+    assert mine.status_code == 200, mine.text
+    assert {e["tenant"] for e in mine.json()["data"]} == {"acme"}
+    theirs = await api.client.get(
+        "/v1/audit", params={"tenant": "globex"}, headers=api.auth("acme")
+    )
+    assert theirs.status_code == 403
+    assert theirs.json()["error"]["code"] == "operator_required"
+    api.key("ops", operator=True)
+    everyone = await api.client.get("/v1/audit", headers=api.auth("ops"))
+    assert {e["tenant"] for e in everyone.json()["data"]} >= {"acme", "globex"}

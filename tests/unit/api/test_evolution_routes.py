@@ -1,4 +1,4 @@
-"""POST/GET /v1/evolution/runs: admin only, one cycle at a time, stored reports."""
+"""POST/GET /v1/evolution/runs: operator keys only, one cycle at a time, stored reports."""
 
 from __future__ import annotations
 
@@ -10,17 +10,19 @@ from evofuse.store.keys import create_key
 from tests.unit.api.conftest import Api
 
 
-async def test_non_admin_keys_may_not_evolve(api: Api) -> None:
-    for method, path in (("POST", "/v1/evolution/runs"), ("GET", "/v1/evolution/runs")):
-        response = await api.client.request(method, path, headers=api.auth("acme"))
-        assert response.status_code == 403, response.text
-        assert response.json()["error"]["code"] == "admin_required"
+async def test_only_operator_keys_may_evolve(api: Api) -> None:
+    # A tenant's admin too: a cycle changes every tenant's global skills.
+    tenant_admin = create_key(api.services.store, tenant="acme", admin=True).secret
+    for headers in (api.auth("acme"), {"Authorization": f"Bearer {tenant_admin}"}):
+        for method, path in (("POST", "/v1/evolution/runs"), ("GET", "/v1/evolution/runs")):
+            response = await api.client.request(method, path, headers=headers)
+            assert response.status_code == 403, response.text
+            assert response.json()["error"]["code"] == "operator_required"
 
 
-async def test_admin_triggers_a_cycle_and_reads_its_report(api: Api) -> None:
-    admin = {
-        "Authorization": f"Bearer {create_key(api.services.store, tenant='ops', admin=True).secret}"
-    }
+async def test_an_operator_triggers_a_cycle_and_reads_its_report(api: Api) -> None:
+    operator = create_key(api.services.store, tenant="ops", operator=True).secret
+    admin = {"Authorization": f"Bearer {operator}"}
     started = await api.client.post("/v1/evolution/runs", json={"dry_run": True}, headers=admin)
     assert started.status_code == 202, started.text
     cycle_id = started.json()["id"]
@@ -43,9 +45,8 @@ async def test_admin_triggers_a_cycle_and_reads_its_report(api: Api) -> None:
 
 
 async def test_a_second_cycle_is_refused_while_one_holds_the_lease(api: Api) -> None:
-    admin = {
-        "Authorization": f"Bearer {create_key(api.services.store, tenant='ops', admin=True).secret}"
-    }
+    operator = create_key(api.services.store, tenant="ops", operator=True).secret
+    admin = {"Authorization": f"Bearer {operator}"}
     acquire_lease(api.services.store, "other-host:4242:abc", timedelta(minutes=5))
     refused = await api.client.post("/v1/evolution/runs", headers=admin)
     assert refused.status_code == 409, refused.text

@@ -22,6 +22,7 @@ from evofuse.services import Services
 from evofuse.skills import Bundle, BundleFile, Context, Scope
 from evofuse.store import Origin, SkillVersionRow, Status, utcnow
 from evofuse.store.evolution import EvolutionRunRow
+from evofuse.store.keys import create_key
 from evofuse.store.runs import RunRow
 from evofuse.store.support import SupportRow, record_support
 from evofuse.testing import UpstreamServer
@@ -52,7 +53,7 @@ async def world(
     async with httpx.AsyncClient(transport=transport, base_url="http://evofuse.test") as client:
         api = Api(client, services, upstream)
         api.key("acme")
-        api.key("ops", admin=True)
+        api.key("ops", operator=True)
         yield api
     services.close()
 
@@ -229,3 +230,18 @@ def test_the_cli_forgets_a_user_by_the_id_clients_send(
         capsys, "users", "forget", "al\x00ice", "--tenant", "acme", "--config", str(config)
     )
     assert code == 2 and "USER_ID contains U+0000" in err
+
+
+async def test_a_tenants_admin_forgets_its_own_users_only(world: Api) -> None:
+    runs = await seed(world)
+    world.keys["acme-admin"] = create_key(world.services.store, tenant="acme", admin=True).secret
+    other = await world.client.delete(
+        "/v1/users/alice", params={"tenant": "globex"}, headers=world.auth("acme-admin")
+    )
+    assert other.status_code == 403, other.text
+    assert other.json()["error"]["code"] == "operator_required"
+    assert all(run_id in everything(world) for run_id in runs["alice"])  # nothing was touched
+    own = await world.client.delete("/v1/users/alice", headers=world.auth("acme-admin"))
+    assert own.status_code == 200, own.text
+    assert own.json()["runs"] == 2
+    assert not any(run_id in everything(world) for run_id in runs["alice"])

@@ -12,7 +12,7 @@ from evofuse.api import create_app
 from evofuse.services import Services
 from evofuse.skills import Bundle, BundleFile, Context, Scope
 from evofuse.store import OutcomeRow
-from evofuse.store.keys import find_key
+from evofuse.store.keys import create_key, find_key
 from evofuse.store.runs import RunRow
 from evofuse.testing import UpstreamServer
 from tests.support.databases import database_url  # noqa: F401  (sqlite + postgres fixture)
@@ -30,7 +30,7 @@ async def tenants(
     tmp_path: Path,
     database_url: str,  # noqa: F811
 ) -> AsyncIterator[Api]:
-    """Tenants acme and globex (plus an admin key) on SQLite and on PostgreSQL."""
+    """Tenants acme and globex (plus acme's admin and an operator) on SQLite and PostgreSQL."""
     import httpx
 
     services = Services.from_settings(
@@ -51,7 +51,8 @@ async def tenants(
         api = Api(client, services, upstream)
         api.key("acme")
         api.key("globex")
-        api.key("ops", admin=True)
+        api.key("ops", operator=True)
+        api.keys["acme-admin"] = create_key(services.store, tenant="acme", admin=True).secret
         yield api
     services.close()
 
@@ -167,7 +168,7 @@ async def test_private_skills_stay_with_their_tenant(tenants: Api) -> None:
     assert forced.status_code == 404
 
 
-async def test_rolling_back_a_global_skill_needs_an_admin_key(tenants: Api) -> None:
+async def test_rolling_back_a_global_skill_needs_an_operator_key(tenants: Api) -> None:
     versions = await tenants.client.get(
         "/v1/skills/sql-review/versions", headers=tenants.auth("acme")
     )
@@ -175,10 +176,13 @@ async def test_rolling_back_a_global_skill_needs_an_admin_key(tenants: Api) -> N
         (1, "retired"),
         (2, "active"),
     ]
-    refused = await tenants.client.post(
-        "/v1/skills/sql-review/rollback", json={}, headers=tenants.auth("acme")
-    )
-    assert refused.status_code == 403 and refused.json()["error"]["code"] == "admin_required"
+    for who in ("acme", "acme-admin"):  # a tenant's admin acts for its tenant, not for all
+        refused = await tenants.client.post(
+            "/v1/skills/sql-review/rollback", json={}, headers=tenants.auth(who)
+        )
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "operator_required"
+        assert "--operator" in refused.json()["error"]["message"]
     done = await tenants.client.post(
         "/v1/skills/sql-review/rollback", json={"to": 1}, headers=tenants.auth("ops")
     )
@@ -188,3 +192,25 @@ async def test_rolling_back_a_global_skill_needs_an_admin_key(tenants: Api) -> N
         "/v1/skills/sql-review/rollback", json={"to": 1}, headers=tenants.auth("ops")
     )
     assert again.status_code == 400  # already active: a user mistake, said plainly
+
+
+async def test_rolling_back_a_tenant_skill_needs_that_tenants_admin(tenants: Api) -> None:
+    library = tenants.services.library
+    library.publish(
+        skill("acme-style", "Write in ACME's house style.", "Be brief and warm."),
+        scope=Scope.TENANT,
+        context=Context("acme"),
+    )
+    refused = await tenants.client.post(
+        "/v1/skills/acme-style/rollback", json={"to": 1}, headers=tenants.auth("acme")
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "admin_required"
+    stranger = await tenants.client.post(
+        "/v1/skills/acme-style/rollback", json={"to": 1}, headers=tenants.auth("globex")
+    )
+    assert stranger.status_code == 404  # globex cannot even see it
+    done = await tenants.client.post(
+        "/v1/skills/acme-style/rollback", json={"to": 1}, headers=tenants.auth("acme-admin")
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["version"] == 1 and done.json()["tenant"] == "acme"

@@ -12,9 +12,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel
 
-from evofuse.api.auth import Principal, actor
+from evofuse.api.auth import Principal, actor, require_operator
 from evofuse.api.deps import PrincipalDep, StateDep
-from evofuse.api.errors import ApiError
 from evofuse.api.schemas import ErrorResponse
 from evofuse.evolution import get_cycle, list_cycles
 from evofuse.store import audit
@@ -30,14 +29,13 @@ class EvolutionRunRequest(BaseModel):
     dry_run: bool = False  # propose and gate, publish nothing
 
 
-def _require_admin(principal: Principal) -> None:
-    if not principal.admin:
-        raise ApiError(
-            403,
-            "Evolution changes skills shared by every tenant: only an admin key may run it or "
-            "read its reports.",
-            code="admin_required",
-        )
+def _require_operator(principal: Principal) -> None:
+    require_operator(
+        principal,
+        "run evolution or read its reports",
+        "a cycle changes skills shared by every tenant and its reports quote every tenant's "
+        "evidence",
+    )
 
 
 @router.post(
@@ -54,7 +52,7 @@ async def start_run(
 
     The cycle runs on a thread of its own, so chat requests are never stalled by it.
     """
-    _require_admin(principal)
+    _require_operator(principal)
     dry_run = body.dry_run if body else False
     cycle_id = await asyncio.to_thread(state.evolution.start, dry_run=dry_run)
     await asyncio.to_thread(
@@ -74,7 +72,7 @@ def runs(
     state: StateDep, principal: PrincipalDep, limit: int = Query(default=20, ge=1, le=200)
 ) -> dict[str, Any]:
     """Stored cycles, newest first."""
-    _require_admin(principal)
+    _require_operator(principal)
     data = [c.model_dump(mode="json") for c in list_cycles(state.store, limit=limit)]
     return {"object": "list", "data": data}
 
@@ -82,5 +80,5 @@ def runs(
 @router.get("/v1/evolution/runs/{cycle_id}", responses={**_ERRORS, 404: {"model": ErrorResponse}})
 def run(cycle_id: int, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     """One cycle's report: evidence, proposals, gate results with reasons, promotions, cost."""
-    _require_admin(principal)
+    _require_operator(principal)
     return get_cycle(state.store, cycle_id).model_dump(mode="json")

@@ -1,7 +1,8 @@
 """DELETE /v1/users/{user_id} (forget a user) and GET /v1/audit (the audit log): admin keys.
 
-An admin key acts for its own tenant by default; `?tenant=NAME` names another one (an operator's
-key, say, forgetting a user of a customer tenant).
+An admin key acts for its own tenant only; `?tenant=NAME` names another one, which only an
+operator key may (forgetting a user of a customer tenant, say). A tenant's admin reads only its
+own tenant's audit entries.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from evofuse.api.auth import Principal, actor
+from evofuse.api.auth import acting_tenant, actor, require_admin
 from evofuse.api.deps import PrincipalDep, StateDep
 from evofuse.api.errors import ApiError
 from evofuse.api.schemas import ErrorResponse
@@ -31,28 +32,18 @@ TenantQuery = Annotated[
 ]
 
 
-def _require_admin(principal: Principal, what: str) -> None:
-    if not principal.admin:
-        raise ApiError(
-            403,
-            f"Only an admin key may {what}: create one with `evofuse keys create --tenant NAME "
-            "--admin`.",
-            code="admin_required",
-        )
-
-
 @router.delete("/v1/users/{user_id}", responses=_ERRORS)
 async def forget_user(
     user_id: str, state: StateDep, principal: PrincipalDep, tenant: TenantQuery = None
 ) -> dict[str, Any]:
     """Delete everything recorded about one end user (the `user` sent with their requests) and
     re-check the skill versions their runs backed; the report says what was retired."""
-    _require_admin(principal, "forget a user")
+    require_admin(principal, "forget a user")
+    tenant = acting_tenant(principal, tenant, "forget a user")
     try:
         check_text(user_id, "user_id")
     except UnsafeTextError as exc:
         raise ApiError(400, f"{exc.message} {exc.hint}", code=exc.code, param="user_id") from None
-    tenant = principal.tenant if tenant is None else tenant
     user_hash = state.services.hasher(tenant, user_id)
     assert user_hash is not None  # a path parameter is never empty
     forgetter = Forgetter(state.settings, state.store, state.services.library)
@@ -72,6 +63,8 @@ def audit_log(
 ) -> dict[str, Any]:
     """Admin actions, newest first: rollbacks, keys created and revoked, forgotten users,
     versions retired or flagged for review, evolution triggers, retention runs."""
-    _require_admin(principal, "read the audit log")
+    require_admin(principal, "read the audit log")
+    if not principal.operator:  # a tenant's admin sees its own tenant's entries, nobody else's
+        tenant = acting_tenant(principal, tenant, "read the audit log")
     rows = audit.entries(state.store, tenant=tenant, action=action, limit=limit)
     return {"object": "list", "data": [audit.document(row) for row in rows]}

@@ -6,9 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from evofuse.api.auth import Principal, actor
+from evofuse.api.auth import Principal, actor, require_admin, require_operator
 from evofuse.api.deps import PrincipalDep, StateDep
-from evofuse.api.errors import ApiError
 from evofuse.api.schemas import ErrorResponse, RollbackRequest
 from evofuse.api.state import ApiState
 from evofuse.skills.models import Context, SkillInfo, VersionInfo, VersionStats, aware
@@ -65,17 +64,17 @@ def rollback_skill(
     body: Annotated[RollbackRequest | None, Body()] = None,
     user: UserQuery = None,
 ) -> Any:
-    """Serve an earlier version again. A global skill serves every tenant: admin keys only."""
+    """Serve an earlier version again: a user's own skill by any key sending that user, a
+    tenant's skill by its admin keys, a global skill (it serves every tenant) by operators."""
     context = _context(state, principal, user)
     library = state.services.library
     scope = Scope(library.versions(name, context=context)[0].scope)
-    if scope is Scope.GLOBAL and not principal.admin:
-        raise ApiError(
-            403,
-            f"{name} is a global skill, shared by every tenant: only an admin key may roll "
-            "it back.",
-            code="admin_required",
+    if scope is Scope.GLOBAL:
+        require_operator(
+            principal, f"roll back {name}", "it is a global skill, shared by every tenant"
         )
+    elif scope is Scope.TENANT:
+        require_admin(principal, f"roll back {name}, a skill of tenant {principal.tenant!r}")
     info = library.rollback(name, to=body.to if body else None, context=context, scope=scope)
     audit.record(
         state.store,
