@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -48,6 +49,20 @@ class _Running:
             self.cancelled = True
             if self.loop is not None and self.task is not None:
                 self.loop.call_soon_threadsafe(self.task.cancel)
+
+
+def _lower_priority(nice: int) -> None:
+    """Give this thread (only) a lower OS priority: Linux schedules threads one by one, so
+    `setpriority` on the thread id leaves the serving threads alone. Chat then gets the cores
+    first while the cycle's CPU-heavy phases (NumPy, tokenizers and SQLite release the GIL
+    there) take what is left. Where threads cannot be prioritised, the cycle runs as before."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), nice))
+    except OSError as exc:
+        logger.info("evolution cycle keeps its priority: %s", exc)
 
 
 class CycleWorker:
@@ -113,6 +128,7 @@ class CycleWorker:
 
     def _run(self, running: _Running) -> None:
         cycle_id = running.cycle.id
+        _lower_priority(self._services.settings.evolution.api_thread_nice)
         try:
             asyncio.run(self._main(running))
         except asyncio.CancelledError:

@@ -174,6 +174,9 @@ class EvolutionSettings(_Strict):
     # Skills (and new-skill clusters) worked on at once in a cycle: their LLM calls overlap, so
     # a cycle over many skills takes about (skills / concurrency) x one skill's LLM latency.
     concurrency: int = Field(default=4, ge=1, le=64)
+    # A cycle started over HTTP runs on a thread of the API process at this OS priority
+    # (nice: 0 = as chat, 19 = lowest), so its CPU-heavy phases yield the cores to chat.
+    api_thread_nice: int = Field(default=10, ge=0, le=19)
 
     @model_validator(mode="before")
     @classmethod

@@ -9,6 +9,7 @@ order (they finished while the cycle was still inside that phase or that call), 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -172,8 +173,11 @@ async def test_health_and_chat_answer_while_a_cycle_runs(
     phase_over = threading.Event()
     build = EvidenceBuilder.build
 
+    priorities: list[int] = []
+
     def slow_build(self: EvidenceBuilder) -> Any:
         # A synchronous phase that lasts until the test says so (at most 30 s).
+        priorities.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         in_phase.set()
         release.wait(30)
         try:
@@ -187,7 +191,11 @@ async def test_health_and_chat_answer_while_a_cycle_runs(
     assert started.status_code == 202, started.text
     cycle_id = started.json()["id"]
 
+    serving_priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     await asyncio.to_thread(in_phase.wait, 30)
+    # The cycle's thread, and only it, runs at evolution.api_thread_nice (10 by default).
+    assert priorities == [max(serving_priority, 10)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == serving_priority
     health = await d.client.get("/healthz")
     assert health.status_code == 200
     assert not phase_over.is_set(), "/healthz waited for the cycle's synchronous phase"
