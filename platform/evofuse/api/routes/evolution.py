@@ -30,7 +30,7 @@ class EvolutionRunRequest(BaseModel):
     dry_run: bool = False  # propose and gate, publish nothing
 
 
-def _require_admin(principal: Principal) -> None:
+def require_admin(principal: Principal) -> None:
     if not principal.admin:
         raise ApiError(
             403,
@@ -54,7 +54,7 @@ async def start_run(
 
     The cycle runs on a thread of its own, so chat requests are never stalled by it.
     """
-    _require_admin(principal)
+    require_admin(principal)
     dry_run = body.dry_run if body else False
     cycle_id = await asyncio.to_thread(state.evolution.start, dry_run=dry_run)
     await asyncio.to_thread(
@@ -74,7 +74,7 @@ def runs(
     state: StateDep, principal: PrincipalDep, limit: int = Query(default=20, ge=1, le=200)
 ) -> dict[str, Any]:
     """Stored cycles, newest first."""
-    _require_admin(principal)
+    require_admin(principal)
     data = [c.model_dump(mode="json") for c in list_cycles(state.store, limit=limit)]
     return {"object": "list", "data": data}
 
@@ -82,5 +82,5 @@ def runs(
 @router.get("/v1/evolution/runs/{cycle_id}", responses={**_ERRORS, 404: {"model": ErrorResponse}})
 def run(cycle_id: int, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     """One cycle's report: evidence, proposals, gate results with reasons, promotions, cost."""
-    _require_admin(principal)
+    require_admin(principal)
     return get_cycle(state.store, cycle_id).model_dump(mode="json")

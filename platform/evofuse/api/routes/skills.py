@@ -66,23 +66,35 @@ def rollback_skill(
     user: UserQuery = None,
 ) -> Any:
     """Serve an earlier version again. A global skill serves every tenant: admin keys only."""
+    return rollback(state, principal, name, to=body.to if body else None, user=user)
+
+
+def may_roll_back(principal: Principal, scope: Scope) -> bool:
+    """A global skill serves every tenant: only an admin key may change which version it uses."""
+    return scope is not Scope.GLOBAL or principal.admin
+
+
+def rollback(
+    state: ApiState, principal: Principal, name: str, *, to: int | None, user: str | None
+) -> VersionInfo:
+    """The rollback of the API and the dashboard: the same rule, the same audit entry."""
     context = _context(state, principal, user)
     library = state.services.library
     scope = Scope(library.versions(name, context=context)[0].scope)
-    if scope is Scope.GLOBAL and not principal.admin:
+    if not may_roll_back(principal, scope):
         raise ApiError(
             403,
             f"{name} is a global skill, shared by every tenant: only an admin key may roll "
             "it back.",
             code="admin_required",
         )
-    info = library.rollback(name, to=body.to if body else None, context=context, scope=scope)
+    info = library.rollback(name, to=to, context=context, scope=scope)
     audit.record(
         state.store,
         actor=actor(principal),
         action=audit.AuditAction.SKILL_ROLLBACK,
         tenant=info.tenant if scope is not Scope.GLOBAL else "",
         target=f"{name} v{info.version}",
-        detail={"scope": scope.value, "requested": body.to if body else None},
+        detail={"scope": scope.value, "requested": to},
     )
     return info
