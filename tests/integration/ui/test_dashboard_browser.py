@@ -24,6 +24,8 @@ from tests.integration.ui.conftest import GLOBEX_HISTORY, V1_LINE, V2_LINE, Depl
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
+# A real server; the first test also waits for the seeding, an evolution cycle included.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL_HINT = "install it with `apt-get install chromium` (`make test` does so under CI=true)"
 

@@ -12,6 +12,8 @@ import pytest
 
 from tests.integration.ui.conftest import HOSTILE_COMMENT, Deployment
 
+# A real server; the first test also waits for the seeding, an evolution cycle included.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 
 
