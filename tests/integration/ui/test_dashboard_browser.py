@@ -98,7 +98,7 @@ def test_every_page_renders(
     deployment: Deployment, contexts: dict[str, BrowserContext], shots: list[Path]
 ) -> None:
     pages = {
-        "dashboard-skills": "/ui",
+        "dashboard-skills": "/ui?q=Will+this+ALTER+TABLE+lock+the+table+for+long%3F",
         "dashboard-skill": "/ui/skills/sql-review?old=2&new=3",
         "dashboard-runs": "/ui/runs",
         "dashboard-run": f"/ui/runs/{deployment.acme_runs[0]}",
@@ -110,6 +110,8 @@ def test_every_page_renders(
         page = open_page(contexts["admin"], path)
         assert page.locator("h1").first.is_visible()
         assert page.locator("nav a[href='/ui/evolution']").count() == 1  # admin: shown
+        if "?q=" in path:  # the Selector's answer, with the candidates it weighed
+            assert page.locator("#search-results tbody tr").count() >= 1
         screenshot(page, shots, name)
         page.close()
     run = open_page(contexts["admin"], f"/ui/runs/{deployment.acme_runs[0]}")
