@@ -230,7 +230,7 @@ def test_rollback_works_end_to_end_for_an_admin(
     assert deployment.active_version() == current  # nothing happened yet
     screenshot(page, shots, "dashboard-rollback-confirm")
     page.click("#confirm-rollback")
-    page.wait_for_url(re.compile(r"/ui/skills/sql-review\?notice="))
+    page.wait_for_url(re.compile(r"/ui/skills/sql-review\?rolled_back="))
     assert f"v{target} is active again" in page.locator("#notice").inner_text()
     assert page.locator("#active-version").inner_text() == f"v{target}"
     assert deployment.active_version() == target

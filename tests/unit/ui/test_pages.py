@@ -15,7 +15,7 @@ from evofuse.api import create_app
 from evofuse.config.models import UiSettings
 from evofuse.services import Services
 from evofuse.skills import Bundle, BundleFile, Origin
-from evofuse.store.keys import create_key
+from evofuse.store.keys import create_key, revoke_key
 from tests.unit.api.conftest import api_settings
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
@@ -91,10 +91,7 @@ def test_forms_still_need_a_csrf_token_bound_to_this_browser(
     assert stolen.status_code == 403 and active(open_services) == before
     done = browser.post("/ui/skills/tidy-notes/rollback", data={"to": "1", "csrf_token": token[1]})
     assert done.status_code == 303
-    assert (
-        done.headers["location"]
-        == "/ui/skills/tidy-notes?notice=Rolled+back%3A+v1+is+active+again."
-    )
+    assert done.headers["location"] == "/ui/skills/tidy-notes?rolled_back=1"
     assert active(open_services) == 1
     assert "v1 is active again" in browser.get(done.headers["location"]).text
 
@@ -160,5 +157,25 @@ def test_the_key_cookie_is_secure_over_https(
             follow_redirects=False,
         )
         assert again.headers["location"] == "/ui"  # never off to another site
+    finally:
+        services.close()
+
+
+def test_revoking_the_key_ends_the_dashboard_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EVOFUSE_USER_HASH_SECRET", "ui-unit-test")
+    services = make_services(tmp_path, auth=True)
+    try:
+        key = create_key(services.store, tenant="acme")
+        client = TestClient(create_app(services), follow_redirects=False)
+        token = CSRF.search(client.get("/ui/login").text)
+        assert token
+        client.post("/ui/login", data={"key": key.secret, "csrf_token": token[1]})
+        assert client.get("/ui/runs").status_code == 200
+        revoke_key(services.store, key.row.id)
+        gone = client.get("/ui/runs")
+        assert gone.status_code == 303
+        assert gone.headers["location"] == "/ui/login?next=/ui/runs"
     finally:
         services.close()

@@ -75,7 +75,7 @@ def skill(
     viewer: ViewerDep,
     old: VersionQuery = None,
     new: VersionQuery = None,
-    notice: Annotated[str | None, Query(max_length=200)] = None,
+    rolled_back: VersionQuery = None,
 ) -> Response:
     library = state.services.library
     context = _context(viewer)
@@ -98,7 +98,8 @@ def skill(
         plot=success_plot([(v.id, v.version) for v in versions], daily),
         diff=version_diff(library, name, context, scope, versions, old, new),
         can_roll_back=may_roll_back(viewer, scope),
-        notice=notice,
+        # Said by the server from a number: a crafted link cannot put words on the page.
+        notice=f"Rolled back: v{rolled_back} is active again." if rolled_back else None,
     )
 
 
@@ -142,5 +143,5 @@ def do_rollback(
 ) -> Response:
     check_csrf(request, state, csrf_token)
     info = rollback(state, viewer, name, to=to, user=None)  # 403 for a global skill, non-admin
-    notice = urlencode({"notice": f"Rolled back: v{info.version} is active again."})
-    return RedirectResponse(f"/ui/skills/{quote(name)}?{notice}", status_code=303)
+    done = urlencode({"rolled_back": info.version})
+    return RedirectResponse(f"/ui/skills/{quote(name)}?{done}", status_code=303)
