@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 # A real server; the first test also waits for the seeding, an evolution cycle included.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's package; EVOFUSE_CHROMIUM names another build of chromium (never Playwright's own).
+CHROMIUM = Path(os.environ.get("EVOFUSE_CHROMIUM", "/usr/bin/chromium"))
 INSTALL_HINT = "install it with `apt-get install chromium` (`make test` does so under CI=true)"
 
 
