@@ -10,6 +10,7 @@ what the server does. Target: every page's median within 200 ms.
 
     .venv/bin/python benchmarks/ui_pages.py              # Markdown table on stdout
     .venv/bin/python benchmarks/ui_pages.py --runs 2000 --repeat 5
+    .venv/bin/python benchmarks/ui_pages.py --database-url postgresql+psycopg://…/empty_db
 """
 
 from __future__ import annotations
@@ -238,6 +239,9 @@ def main() -> None:
     parser.add_argument("--skills", type=int, default=100)
     parser.add_argument("--cycles", type=int, default=40)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument(
+        "--database-url", help="an empty database to seed instead (e.g. PostgreSQL); default SQLite"
+    )
     args = parser.parse_args()
     os.environ.setdefault("EVOFUSE_USER_HASH_SECRET", "benchmark")
     with tempfile.TemporaryDirectory() as folder:
@@ -246,7 +250,7 @@ def main() -> None:
                 "model_list": [{"model_name": "m", "litellm_params": {"model": "openai/x"}}],
                 "fusion": {"default_profile": "p", "profiles": {"p": {"models": ["m"]}}},
                 "storage": {
-                    "database_url": f"sqlite:///{folder}/evofuse.db",
+                    "database_url": args.database_url or f"sqlite:///{folder}/evofuse.db",
                     "chroma": f"{folder}/chroma",
                 },
                 "skills": {"dir": f"{folder}/none"},
@@ -278,8 +282,9 @@ def main() -> None:
         timings = asyncio.run(time_pages(services, pages, args.repeat))
         services.close()
     facts = machine_facts()
+    database = "PostgreSQL" if (args.database_url or "").startswith("postgresql") else "SQLite"
     print(
-        f"{args.runs} runs, {args.skills} skills, {args.cycles} cycles on SQLite (seeded in "
+        f"{args.runs} runs, {args.skills} skills, {args.cycles} cycles on {database} (seeded in "
         f"{seeded_s:.0f} s); {args.repeat} requests per page after one warm-up; "
         f"{facts['nproc']} cores, {facts['cpu']}; load average {' '.join(load)}\n"
     )
