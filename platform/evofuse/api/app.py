@@ -19,6 +19,7 @@ from evofuse.api.routes import routers
 from evofuse.api.state import ApiState
 from evofuse.config import Settings
 from evofuse.services import Services
+from evofuse.ui import mount as mount_ui
 
 DESCRIPTION = """\
 OpenAI-compatible chat completions where every LLM step is fused from a pool of models,
@@ -51,6 +52,8 @@ def create_app(config: Settings | Services) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from ui.docs, with their assets served locally
+        redoc_url=None,
     )
     app.state.api = state
     errors.install(app)
@@ -67,6 +70,7 @@ def create_app(config: Settings | Services) -> FastAPI:
         )
     for router in routers():
         app.include_router(router)
+    mount_ui(app)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -120,6 +120,8 @@ def _say_how_to_connect(settings: Settings, host: str, port: int) -> None:
     err = Console(stderr=True, highlight=False)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     err.print(f"EvoFuse API on [bold]http://{shown}:{port}/v1[/] (docs at /docs)")
+    login = " (log in with an API key)" if settings.auth.enabled else ""
+    err.print(f"Dashboard on [bold]http://{shown}:{port}/ui[/]{login}")
     if not settings.auth.enabled:
         err.print("[yellow]auth.enabled is false: every request is accepted, as tenant ''.[/]")
         return

@@ -1,9 +1,10 @@
 """Find, read and validate the configuration file, with errors that name the file and the key.
 
 Relative paths in the file (`skills.dir`, `graphs`, a SQLite `storage.database_url`,
-`storage.chroma`, `local_model.model_path`), and the defaults of those keys, are taken relative
-to the file's folder, so a command behaves the same from any working directory. `EVOFUSE_*`
-variables override the file and are taken as given; an invalid one is blamed by its name.
+`storage.chroma`, `local_model.model_path`, `ui.results_dir`), and the defaults of those keys,
+are taken relative to the file's folder, so a command behaves the same from any working
+directory. `EVOFUSE_*` variables override the file and are taken as given; an invalid one is
+blamed by its name.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from evofuse.config.models import Settings, SkillsSettings, StorageSettings
+from evofuse.config.models import Settings, SkillsSettings, StorageSettings, UiSettings
 from evofuse.errors import ConfigError
 
 CONFIG_ENV_VAR = "EVOFUSE_CONFIG"
@@ -88,6 +89,8 @@ def anchor_paths(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
             storage["chroma"] = _anchor(chroma, folder)
     if (local := section("local_model")) is not None and local.get("model_path") is not None:
         local["model_path"] = _anchor(local["model_path"], folder)
+    if (ui := section("ui")) is not None:
+        ui["results_dir"] = _anchor(ui.get("results_dir", UiSettings().results_dir), folder)
     return out
 
 

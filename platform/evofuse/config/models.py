@@ -201,6 +201,14 @@ class AuthSettings(_Strict):
     enabled: bool = True
 
 
+class UiSettings(_Strict):
+    """`ui:` EvoFuse extension: the dashboard at /ui."""
+
+    # Where the quality page reads benchmark results (learning.json and figures, as
+    # `benchmarks/learning.py` writes them); relative to the config file's folder.
+    results_dir: Path = Path("benchmarks/results")
+
+
 class LocalModelSettings(_Strict):
     """EvoFuse extension: the embedded llama.cpp server that `fuse`, `demo` and `serve` start.
 
@@ -238,6 +246,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     privacy: PrivacySettings = PrivacySettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    ui: UiSettings = UiSettings()
 
     @classmethod
     def settings_customise_sources(

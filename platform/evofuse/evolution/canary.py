@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -128,11 +128,22 @@ class Publisher:
 
     # -- reviewing live versions -------------------------------------------------------------
 
-    def review(self, *, dry_run: bool, now: datetime | None = None) -> list[CanaryDecision]:
-        """Decide every open canary and watch; in a dry run, say what would happen only."""
+    def review(
+        self,
+        *,
+        dry_run: bool,
+        now: datetime | None = None,
+        version_ids: Collection[int] | None = None,
+    ) -> list[CanaryDecision]:
+        """Decide every open canary and watch; in a dry run, say what would happen only.
+
+        `version_ids` limits the review to those versions (the dashboard's live numbers).
+        """
         now = now or utcnow()
         with self.store.session() as session:
             rows = open_canaries(session)
+        if version_ids is not None:
+            rows = [row for row in rows if row.version_id in version_ids]
         return [self._review(row, now, dry_run) for row in rows]
 
     def _review(self, row: CanaryRow, now: datetime, dry_run: bool) -> CanaryDecision:

@@ -34,6 +34,7 @@ from evofuse.evolution.report import CycleReport, EvidenceSummary, Proposal
 from evofuse.evolution.support import SupportRules
 from evofuse.evolution.thinker import Budget, BudgetExhausted, Thinker
 from evofuse.skills.bundle import BundleFile
+from evofuse.skills.diff import text_diff
 from evofuse.skills.spec import SKILL_FILE
 from evofuse.store import utcnow
 from evofuse.store.evolution import (
@@ -59,6 +60,9 @@ Progress = Callable[[str, int, int], None]  # (what is happening, units done, un
 Job = Callable[[], Awaitable[None]]
 # Publishing re-checks the active version this many times when other writers keep changing it.
 _PUBLISH_ATTEMPTS = 3
+# A proposal's diff in the report: a skill is at most evolution.max_skill_bytes (16 KB by
+# default), so this only cuts a pathological proposal.
+_MAX_DIFF_CHARS = 64_000
 
 
 def _holder() -> str:
@@ -347,6 +351,7 @@ class EvolutionCycle:
         sources: list[Source] | None = None,
     ) -> None:
         proposal = draft.proposal
+        self._record_diff(draft)
         if proposal.status != "pending":
             return
         candidate = await gate.check(draft, base, sources)
@@ -381,6 +386,7 @@ class EvolutionCycle:
                         proposal.status, proposal.reason = "dropped", rebased
                         return
                     draft = rebased
+                    self._record_diff(draft)
                     candidate = await gate.check(draft, active.files)
                     if proposal.status != "pending":
                         return
@@ -396,6 +402,19 @@ class EvolutionCycle:
             return
         proposal.status = "dropped"
         proposal.reason = f"{STALE_BASE}: the active version kept changing while publishing"
+
+    def _record_diff(self, draft: Draft) -> None:
+        """Keep the proposed change in the report, scrubbed and bounded like its other text."""
+        if draft.candidate_md is None:
+            return
+        proposal = draft.proposal
+        base = f"{proposal.skill} v{proposal.base_version}" if proposal.base_version else "new"
+        diff = text_diff(
+            draft.current_md or "", draft.candidate_md, old_label=base, new_label="proposed"
+        )
+        if len(diff) > _MAX_DIFF_CHARS:
+            diff = diff[:_MAX_DIFF_CHARS] + "\n(diff truncated)\n"
+        proposal.diff = self.scrubber.scrub(diff)
 
     def _renew(self) -> None:
         assert self.lease is not None

@@ -107,6 +107,9 @@ class Proposal(BaseModel):
     new_version: int | None = None
     content_hash: str | None = None
     cost_usd: float = 0.0
+    # The change to SKILL.md it proposes, as a unified diff (scrubbed like every text here):
+    # what it would have applied, whatever the gate decided.
+    diff: str = ""
 
 
 class EvidenceSummary(BaseModel):

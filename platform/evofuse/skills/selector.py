@@ -399,6 +399,12 @@ class LibrarySkillChooser:
         self._load = functools.lru_cache(maxsize=256)(library.load_version)
         self.last: Selection | None = None  # the latest decision with its breakdown, for views
 
+    def rank(self, task: str, *, tenant: str) -> Selection:
+        """The Selector's decision for `task` with every candidate it weighed (the dashboard's
+        search box); nothing is recorded and `last` is left alone."""
+        with self._lock:
+            return self.selector.select([{"role": "user", "content": task}], tenant=tenant)
+
     def choose(
         self, task: str, *, tenant: str | None, user: str | None, skill: str | None
     ) -> SkillChoice | None:

@@ -22,7 +22,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from evofuse.errors import UserError
 from evofuse.store.db import Store
 from evofuse.store.processes import local_owner_alive
-from evofuse.store.skills import utcnow
+from evofuse.store.skills import SkillRow, utcnow
 
 CYCLE_LEASE = "evolution-cycle"
 
@@ -297,3 +297,29 @@ def open_canaries(session: Session) -> list[CanaryRow]:
             .order_by(col(CanaryRow.id))
         ).all()
     )
+
+
+def canaries_of(store: Store, version_ids: list[int]) -> list[CanaryRow]:
+    """Every canary or watch (open or decided) of these version rows, oldest first."""
+    if not version_ids:
+        return []
+    with store.session() as session:
+        return list(
+            session.exec(
+                select(CanaryRow)
+                .where(col(CanaryRow.version_id).in_(version_ids))
+                .order_by(col(CanaryRow.id))
+            ).all()
+        )
+
+
+def open_canaries_by_skill(store: Store) -> dict[tuple[str, str, str], CanaryRow]:
+    """(name, scope, skill tenant) -> the skill's open canary or watch (the newest, if several)."""
+    query = (
+        select(CanaryRow, SkillRow.scope, SkillRow.tenant)
+        .join(SkillRow, col(SkillRow.id) == col(CanaryRow.skill_id))
+        .where(col(CanaryRow.status) == CanaryStatus.OPEN.value)
+        .order_by(col(CanaryRow.id))
+    )
+    with store.session() as session:
+        return {(row.skill_name, scope, tenant): row for row, scope, tenant in session.exec(query)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, Column, DateTime, String, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 
 from evofuse.store.db import Store
 from evofuse.store.outcomes import OutcomeRow, OutcomeSource
@@ -66,6 +66,18 @@ def record_feedback(
             _upsert_outcome(session, run, rater, score)
         session.flush()
         return row
+
+
+def feedback_for_run(store: Store, run_id: str, *, tenant: str) -> list[FeedbackRow]:
+    """The ratings of one of `tenant`'s runs, oldest first (another tenant's run has none)."""
+    with store.session() as session:
+        return list(
+            session.exec(
+                select(FeedbackRow)
+                .where(FeedbackRow.run_id == run_id, FeedbackRow.tenant == tenant)
+                .order_by(col(FeedbackRow.created_at))
+            ).all()
+        )
 
 
 def _upsert_outcome(session: object, run: RunRow, rater: str, score: float) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Index, String
-from sqlmodel import Field, Session, SQLModel
+from sqlalchemy import select as sa_select
+from sqlmodel import Field, Session, SQLModel, col, func, select
 
-from evofuse.store.skills import timestamp
+from evofuse.store.db import Store
+from evofuse.store.skills import SkillRow, SkillVersionRow, timestamp
 
 
 class OutcomeSource(StrEnum):
@@ -66,3 +69,48 @@ def record_outcome(
     )
     session.add(row)
     return row
+
+
+def success_per_skill(
+    store: Store, *, tenant: str, since: datetime
+) -> dict[tuple[str, str, str], tuple[int, float]]:
+    """(name, scope, skill tenant) -> (outcomes, mean score) of `tenant`'s outcomes since `since`.
+
+    Aggregated in SQL: the dashboard's skill list must not read every outcome row.
+    """
+    query = (
+        sa_select(  # five columns: more than sqlmodel's typed select() takes
+            col(SkillRow.name),
+            col(SkillRow.scope),
+            col(SkillRow.tenant),
+            func.count(),
+            func.avg(col(OutcomeRow.score)),
+        )
+        .select_from(OutcomeRow)
+        .join(SkillVersionRow, col(SkillVersionRow.id) == col(OutcomeRow.skill_version_id))
+        .join(SkillRow, col(SkillRow.id) == col(SkillVersionRow.skill_id))
+        .where(col(OutcomeRow.tenant) == tenant, col(OutcomeRow.created_at) >= since)
+        .group_by(col(SkillRow.name), col(SkillRow.scope), col(SkillRow.tenant))
+    )
+    with store.session() as session:
+        rows = session.execute(query).all()
+        return {(n, s, t): (int(c), float(m)) for n, s, t, c, m in rows}
+
+
+def daily_success(
+    store: Store, version_ids: Sequence[int], *, tenant: str
+) -> list[tuple[int, str, int, float]]:
+    """(version row id, day 'YYYY-MM-DD' in UTC, outcomes, mean score) of `tenant`'s outcomes,
+    oldest day first: each version's success over time."""
+    if not version_ids:
+        return []
+    day = func.date(col(OutcomeRow.created_at))
+    query = (
+        select(col(OutcomeRow.skill_version_id), day, func.count(), func.avg(col(OutcomeRow.score)))
+        .where(col(OutcomeRow.skill_version_id).in_(version_ids), col(OutcomeRow.tenant) == tenant)
+        .group_by(col(OutcomeRow.skill_version_id), day)
+        .order_by(day)
+    )
+    with store.session() as session:
+        # SQLite's date() is a string, PostgreSQL's a date: both print as YYYY-MM-DD.
+        return [(int(v), str(d)[:10], int(n), float(m)) for v, d, n, m in session.exec(query)]

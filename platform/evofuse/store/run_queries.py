@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from evofuse.store.db import Store
 from evofuse.store.runs import CandidateRow, RunRow, StepRow, VerdictRow
+from evofuse.store.skills import SkillRow, SkillVersionRow
 
 
 class RunNotFoundError(LookupError):
@@ -43,17 +45,50 @@ def list_runs(
     status: str | None = None,
     graph: str | None = None,
     limit: int = 20,
+    skill: str | None = None,
+    user_prefix: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Newest first. `tenant=None` lists every tenant (operator view); the API always passes one."""
-    query = select(RunRow).order_by(col(RunRow.created_at).desc()).limit(limit)
+    """Newest first. `tenant=None` lists every tenant (operator view); the API always passes one.
+
+    `user_prefix`: the start of a user's pseudonym (what views show of it); `since`/`until`
+    bound `created_at` (until excluded); `offset` pages further back.
+    """
+    query = select(RunRow).order_by(col(RunRow.created_at).desc()).offset(offset).limit(limit)
     if tenant is not None:
         query = query.where(RunRow.tenant == tenant)
     if status is not None:
         query = query.where(RunRow.status == status)
     if graph is not None:
         query = query.where(RunRow.graph == graph)
+    if skill is not None:
+        query = query.where(RunRow.skill_name == skill)
+    if user_prefix:
+        query = query.where(col(RunRow.user_hash).startswith(user_prefix, autoescape=True))
+    if since is not None:
+        query = query.where(col(RunRow.created_at) >= since)
+    if until is not None:
+        query = query.where(col(RunRow.created_at) < until)
     with store.session() as session:
         return [run_summary(run) for run in session.exec(query)]
+
+
+def runs_per_skill(
+    store: Store, *, tenant: str, since: datetime
+) -> dict[tuple[str, str, str], int]:
+    """(name, scope, skill tenant) -> how many of `tenant`'s runs used the skill since `since`."""
+    query = (
+        select(col(SkillRow.name), col(SkillRow.scope), col(SkillRow.tenant), func.count())
+        .select_from(RunRow)
+        .join(SkillVersionRow, col(SkillVersionRow.id) == col(RunRow.skill_version_id))
+        .join(SkillRow, col(SkillRow.id) == col(SkillVersionRow.skill_id))
+        .where(col(RunRow.tenant) == tenant, col(RunRow.created_at) >= since)
+        .group_by(col(SkillRow.name), col(SkillRow.scope), col(SkillRow.tenant))
+    )
+    with store.session() as session:
+        return {(n, s, t): int(c) for n, s, t, c in session.exec(query)}
 
 
 def complete_run_id(store: Store, prefix: str, *, limit: int = 5) -> list[str]:

@@ -151,6 +151,13 @@ def start_server(
 ) -> Iterator[LiveServer]:
     folder.mkdir(parents=True, exist_ok=True)
     config = write_config(folder, upstream.base_url, database_url)
+    yield from serve(folder, config, upstream, *options)
+
+
+def serve(
+    folder: Path, config: Path, upstream: UpstreamServer, *options: str
+) -> Iterator[LiveServer]:
+    """`evofuse serve --config CONFIG` on a free port, from `folder`, until the generator ends."""
     port = free_port()
     log_path = folder / "server.log"
     with log_path.open("wb") as log:

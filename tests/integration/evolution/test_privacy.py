@@ -61,6 +61,8 @@ def test_planted_pii_appears_nowhere_evolution_writes_or_sends(env: Env) -> None
     [proposal] = [p for p in report.proposals if p.source == "evolver"]
     assert proposal.status == "rejected"
     assert proposal.reason.startswith("pii: contains EMAIL_ADDRESS")
+    # The report keeps the change it refused, with the address scrubbed like all its text.
+    assert "+Escalate to <EMAIL_ADDRESS> when unsure." in proposal.diff
     with env.store.session() as session:
         files = [row.decode("utf-8") for row in session.exec(select(SkillFileRow.data)).all()]
         stored = session.exec(select(EvolutionRunRow.report)).all()

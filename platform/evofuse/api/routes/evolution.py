@@ -29,7 +29,8 @@ class EvolutionRunRequest(BaseModel):
     dry_run: bool = False  # propose and gate, publish nothing
 
 
-def _require_operator(principal: Principal) -> None:
+def require_evolution_access(principal: Principal) -> None:
+    """Cycles and their reports are for operator keys (the API's and the dashboard's rule)."""
     require_operator(
         principal,
         "run evolution or read its reports",
@@ -52,7 +53,7 @@ async def start_run(
 
     The cycle runs on a thread of its own, so chat requests are never stalled by it.
     """
-    _require_operator(principal)
+    require_evolution_access(principal)
     dry_run = body.dry_run if body else False
     cycle_id = await asyncio.to_thread(state.evolution.start, dry_run=dry_run)
     await asyncio.to_thread(
@@ -72,7 +73,7 @@ def runs(
     state: StateDep, principal: PrincipalDep, limit: int = Query(default=20, ge=1, le=200)
 ) -> dict[str, Any]:
     """Stored cycles, newest first."""
-    _require_operator(principal)
+    require_evolution_access(principal)
     data = [c.model_dump(mode="json") for c in list_cycles(state.store, limit=limit)]
     return {"object": "list", "data": data}
 
@@ -80,5 +81,5 @@ def runs(
 @router.get("/v1/evolution/runs/{cycle_id}", responses={**_ERRORS, 404: {"model": ErrorResponse}})
 def run(cycle_id: int, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     """One cycle's report: evidence, proposals, gate results with reasons, promotions, cost."""
-    _require_operator(principal)
+    require_evolution_access(principal)
     return get_cycle(state.store, cycle_id).model_dump(mode="json")

@@ -66,6 +66,20 @@ def rollback_skill(
 ) -> Any:
     """Serve an earlier version again: a user's own skill by any key sending that user, a
     tenant's skill by its admin keys, a global skill (it serves every tenant) by operators."""
+    return rollback(state, principal, name, to=body.to if body else None, user=user)
+
+
+def may_roll_back(principal: Principal, scope: Scope) -> bool:
+    """Whether this key may change which version a skill of this scope serves."""
+    if scope is Scope.GLOBAL:
+        return principal.operator
+    return scope is not Scope.TENANT or principal.admin
+
+
+def rollback(
+    state: ApiState, principal: Principal, name: str, *, to: int | None, user: str | None
+) -> VersionInfo:
+    """The rollback of the API and the dashboard: the same rule, the same audit entry."""
     context = _context(state, principal, user)
     library = state.services.library
     scope = Scope(library.versions(name, context=context)[0].scope)
@@ -75,13 +89,13 @@ def rollback_skill(
         )
     elif scope is Scope.TENANT:
         require_admin(principal, f"roll back {name}, a skill of tenant {principal.tenant!r}")
-    info = library.rollback(name, to=body.to if body else None, context=context, scope=scope)
+    info = library.rollback(name, to=to, context=context, scope=scope)
     audit.record(
         state.store,
         actor=actor(principal),
         action=audit.AuditAction.SKILL_ROLLBACK,
         tenant=info.tenant if scope is not Scope.GLOBAL else "",
         target=f"{name} v{info.version}",
-        detail={"scope": scope.value, "requested": body.to if body else None},
+        detail={"scope": scope.value, "requested": to},
     )
     return info
