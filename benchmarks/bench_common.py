@@ -66,9 +66,12 @@ def make_key(config: Path, *flags: str, tenant: str = "bench") -> str:
 
 
 def wait_until_up(
-    proc: subprocess.Popen[bytes], url: str, log: Path, ready: Callable[[httpx.Response], bool]
+    proc: subprocess.Popen[bytes],
+    url: str,
+    log: Path,
+    ready: Callable[[httpx.Response], bool] = lambda r: r.status_code == 200,
 ) -> None:
-    """Poll `url` until `ready(response)`; exit with the log's name if the process dies first."""
+    """Poll `url` until `ready(response)`; exit, naming the log, if the process dies first."""
     deadline = time.monotonic() + 180
     while True:
         try:
@@ -77,7 +80,8 @@ def wait_until_up(
         except (httpx.TransportError, ValueError):
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{Path(str(proc.args[0])).name} did not start; see {log}")
+            tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
+            raise SystemExit(f"{url} did not come up; the end of {log.name}:\n{tail}")
         time.sleep(0.3)
 
 
