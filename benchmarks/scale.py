@@ -23,15 +23,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -39,22 +34,23 @@ from typing import Any
 import httpx
 import yaml
 
-from bench_common import machine_facts
+from bench_common import (
+    Load,
+    bootstrap,
+    env,
+    estimate,
+    interval,
+    load_average,
+    machine_facts,
+    make_key,
+    percentile,
+    server,
+)
 from evofuse.testing import JUDGE, ModelBehavior, UpstreamScript, model_entry, upstream_process
 from evolution import _populate
 
 REPO = Path(__file__).resolve().parents[1]
-EVOFUSE = Path(sys.executable).with_name("evofuse")
 ANSWER = "The answer is four, because two plus two is four."
-
-
-def env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "EVOFUSE_USER_HASH_SECRET": "benchmark-secret",
-        "ANONYMIZED_TELEMETRY": "False",
-    }
 
 
 def write_config(folder: Path, upstream_url: str) -> tuple[Path, dict[str, Any]]:
@@ -91,97 +87,6 @@ def seed(config: dict[str, Any], runs: int) -> None:
         _populate(services.store, services.library, runs, random.Random(runs))
     finally:
         services.close()
-
-
-def make_key(config: Path, *flags: str) -> str:
-    done = subprocess.run(
-        [str(EVOFUSE), "keys", "create", "--tenant", "bench", *flags, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        env=env(),
-        check=True,
-    )
-    return done.stdout.strip()
-
-
-@contextmanager
-def server(config: Path, port: int) -> Iterator[str]:
-    log = (config.parent / "server.log").open("wb")
-    cmd = [str(EVOFUSE), "serve", "--port", str(port), "--no-access-log", "--config", str(config)]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env())
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                health = httpx.get(url + "/healthz", timeout=1)
-                if health.status_code == 200 and health.json().get("models") != "warming":
-                    break
-            except (httpx.TransportError, ValueError):
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"evofuse serve did not start; see {log.name}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        log.close()
-
-
-class Load:
-    """A closed loop of chat clients; latencies are kept with their start and end times."""
-
-    def __init__(self, client: httpx.AsyncClient, key: str, concurrency: int) -> None:
-        self.client, self.key, self.concurrency = client, key, concurrency
-        self.samples: list[tuple[float, float]] = []  # (start, end), monotonic seconds
-        self.errors = 0
-        self._stop = asyncio.Event()
-        self._n = 0
-
-    async def _worker(self) -> None:
-        headers = {"Authorization": f"Bearer {self.key}"}
-        while not self._stop.is_set():
-            self._n += 1
-            body = {
-                "model": "fusion/p",
-                "messages": [{"role": "user", "content": f"What is 2 + 2? (#{self._n})"}],
-            }
-            start = time.monotonic()
-            response = await self.client.post("/v1/chat/completions", json=body, headers=headers)
-            if response.status_code == 200:
-                self.samples.append((start, time.monotonic()))
-            else:
-                self.errors += 1
-
-    async def run_while(self, until: Any) -> tuple[float, float]:
-        """Run the clients until `await until()` returns; (start, end) of the window."""
-        self._stop.clear()
-        workers = [asyncio.create_task(self._worker()) for _ in range(self.concurrency)]
-        start = time.monotonic()
-        await until()
-        end = time.monotonic()
-        self._stop.set()
-        await asyncio.gather(*workers)
-        return start, end
-
-    def within(self, start: float, end: float) -> list[float]:
-        return [(e - s) * 1000 for s, e in self.samples if s >= start and e <= end]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def bootstrap(values: list[float], q: float, rng: random.Random, n: int = 2000) -> list[float]:
-    return [percentile(rng.choices(values, k=len(values)), q) for _ in range(n)]
-
-
-def interval(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return ordered[int(0.025 * len(ordered))], ordered[int(0.975 * len(ordered)) - 1]
 
 
 async def measure(args: argparse.Namespace, url: str, key: str, admin: str) -> dict[str, Any]:
@@ -233,8 +138,7 @@ async def measure(args: argparse.Namespace, url: str, key: str, admin: str) -> d
     for name, values in (("idle", idle), ("cycle", during)):
         out[name] = {"requests": len(values)}
         for q in (50, 95, 99):
-            low, high = interval(bootstrap(values, q, rng))
-            out[name][f"p{q}"] = [round(percentile(values, q), 1), round(low, 1), round(high, 1)]
+            out[name][f"p{q}"] = estimate(values, q, rng)
     ratios = [
         c / i for c, i in zip(bootstrap(during, 99, rng), bootstrap(idle, 99, rng), strict=True)
     ]
@@ -273,10 +177,6 @@ def markdown(args: argparse.Namespace, result: dict[str, Any]) -> str:
         f"{facts['load_before']} before, {facts['load_after']} after.",
     ]
     return "\n".join(rows)
-
-
-def load_average() -> str:
-    return Path("/proc/loadavg").read_text().split()[0]
 
 
 def main() -> int:
