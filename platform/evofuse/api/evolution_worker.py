@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from evofuse.errors import EvoFuseError
+from evofuse.errors import WorkerClosedError
 
 if TYPE_CHECKING:
     from evofuse.evolution.cycle import EvolutionCycle
@@ -24,13 +24,6 @@ if TYPE_CHECKING:
     from evofuse.services import Services
 
 logger = logging.getLogger(__name__)
-
-
-class WorkerClosedError(EvoFuseError):
-    """The server is shutting down and starts no new cycle."""
-
-    code = "shutting_down"
-    http_status = 503
 
 
 @dataclass

@@ -6,12 +6,9 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from evofuse.errors import RunNotFoundError
 from evofuse.store.db import Store
 from evofuse.store.runs import CandidateRow, RunRow, StepRow, VerdictRow
-
-
-class RunNotFoundError(LookupError):
-    pass
 
 
 def run_summary(run: RunRow) -> dict[str, Any]:
