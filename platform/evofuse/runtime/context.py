@@ -145,15 +145,18 @@ def parse_client_context(fields: Mapping[str, Any]) -> tuple[ClientContext, Fusi
     """A client's context fields, and the `FusionOptions` they ask for (profile, mode, models,
     judge; `params` are the model settings every member gets). A `UserError` names every field
     at fault and the fields a client may set."""
+    stage = ""  # the field the errors below are inside of
     try:
         client = ClientContext.model_validate(dict(fields))
+        stage = "params."
+        sampling = ModelSettings.model_validate(client.params)
+        stage = ""
         overrides = client.model_dump(include=set(_OVERRIDES), exclude_none=True)
-        options = FusionOptions.model_validate(
-            {**overrides, "sampling": ModelSettings.model_validate(client.params)}
-        )
+        options = FusionOptions.model_validate({**overrides, "sampling": sampling})
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}".removeprefix(": ") for e in exc.errors()
+            f"{stage}{'.'.join(map(str, e['loc']))}: {e['msg']}".removeprefix(": ")
+            for e in exc.errors()
         )
         raise UserError(
             f"Invalid run context: {problems}",
