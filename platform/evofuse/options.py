@@ -12,6 +12,7 @@ This module sits below `fusion/`, `runtime/` and `llm/` (it imports only the con
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -93,6 +94,26 @@ class FusionOptions(BaseModel):
 
 
 DEFAULT_OPTIONS = FusionOptions()
+
+
+def with_shorthand(
+    options: FusionOptions | None,
+    *,
+    profile: str | None = None,
+    mode: FusionMode | str | None = None,
+    models: Sequence[str] | None = None,
+    judge: str | None = None,
+    seed: int | None = None,
+) -> FusionOptions:
+    """`options` (default: none) with the fields a Python caller gave as keywords, validated
+    (`FusionEngine.run(messages, mode="best-of")` is the same call as with
+    `FusionOptions(mode="best-of")`); a `UserError` names a field at fault."""
+    given = {"profile": profile, "mode": mode, "models": models, "judge": judge, "seed": seed}
+    given = {k: v for k, v in given.items() if v is not None}
+    base = options or DEFAULT_OPTIONS
+    if not given:
+        return base
+    return FusionOptions.parse({**base.model_dump(), **given})
 
 
 def invalid_options(exc: ValidationError, where: str) -> UserError:

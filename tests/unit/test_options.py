@@ -114,3 +114,19 @@ def test_a_client_context_becomes_typed_options_or_a_clear_error() -> None:
         parse_client_context({"params": {"api_base": "http://elsewhere"}})
     with pytest.raises(UserError, match="Invalid run context: mode"):
         parse_client_context({"mode": "majority"})
+
+
+async def test_python_callers_may_name_fields_as_keywords() -> None:
+    script = UpstreamScript(
+        models={"m1": ModelBehavior(content="4"), "m2": ModelBehavior(content="four"), "j": JUDGE}
+    )
+    engine = FusionEngine(settings(), gateway=ScriptedGateway(script))
+    by_keyword = await engine.run(USER, mode="best-of", models=["m2"], seed=3)
+    by_options = await engine.run(USER, FusionOptions(mode="best-of", models=("m2",), seed=3))
+    assert (by_keyword.mode, by_keyword.content) == (by_options.mode, by_options.content)
+    # keywords win over the options they are given with
+    mixed = await engine.run(USER, FusionOptions(mode="merge"), mode="single")
+    assert mixed.mode is FusionMode.SINGLE
+    with pytest.raises(UserError, match=r"options\.mode") as caught:
+        await engine.run(USER, mode="majority")
+    assert caught.value.param == "options.mode"

@@ -28,7 +28,7 @@ from evofuse.fusion.prompts import load_prompt
 from evofuse.fusion.rounds import aggregate, candidate_of, latest_answers
 from evofuse.fusion.types import CandidateResult, FusionResult, JudgeResult
 from evofuse.llm import CallResult, Gateway, LLMCallError, Message, ModelGateway
-from evofuse.options import DEFAULT_OPTIONS, FusionOptions, ModelSettings
+from evofuse.options import DEFAULT_OPTIONS, FusionOptions, ModelSettings, with_shorthand
 
 
 @dataclass
@@ -66,14 +66,26 @@ class FusionEngine:
     async def run(
         self,
         messages: Sequence[Message],
-        options: FusionOptions = DEFAULT_OPTIONS,
+        options: FusionOptions | None = None,
         *,
+        profile: str | None = None,
+        mode: FusionMode | str | None = None,
+        models: Sequence[str] | None = None,
+        judge: str | None = None,
+        seed: int | None = None,
         instructions: str | None = None,
         skill: str | None = None,
         tenant: str | None = None,
         run_id: str | None = None,
     ) -> FusionResult:
-        """Fuse one step and return the result (see `events`)."""
+        """Fuse one step and return the result (see `events`).
+
+        The Python edge: `profile`, `mode`, `models`, `judge` and `seed` are a shorthand for
+        the same fields of `options`, validated here (a `UserError` names the field).
+        """
+        options = with_shorthand(
+            options, profile=profile, mode=mode, models=models, judge=judge, seed=seed
+        )
         # Nobody reads the deltas here: a non-streamed judge call saves ~0.35 ms per chunk.
         async for event in self.events(
             messages,
@@ -91,15 +103,23 @@ class FusionEngine:
     async def stream(
         self,
         messages: Sequence[Message],
-        options: FusionOptions = DEFAULT_OPTIONS,
+        options: FusionOptions | None = None,
         *,
+        profile: str | None = None,
+        mode: FusionMode | str | None = None,
+        models: Sequence[str] | None = None,
+        judge: str | None = None,
+        seed: int | None = None,
         instructions: str | None = None,
     ) -> AsyncIterator[str | FusionResult]:
-        """Text deltas of the final answer, then the full `FusionResult`.
+        """Text deltas of the final answer, then the full `FusionResult` (shorthand as `run`).
 
         If the judge breaks off mid-answer, the fallback's answer follows and the result is
         flagged `degraded`; the result's `content` is always the authoritative answer.
         """
+        options = with_shorthand(
+            options, profile=profile, mode=mode, models=models, judge=judge, seed=seed
+        )
         async for event in self.events(messages, options, instructions=instructions):
             if isinstance(event, AnswerDelta):
                 yield event.text
