@@ -68,8 +68,8 @@ class EvoContext:
     # recorded as out of time, not as cancelled by the caller.
     deadline: Deadline | None = None
     # The fields a host that does not know EvoFuse passes as they came from its client
-    # (LangGraph's server builds `EvoContext(**client_json)`): validated into `options` here,
-    # so they are not kept as fields of their own.
+    # (LangGraph's server builds `EvoContext(**client_json)`): validated into `options` here
+    # (replacing it), so they are not kept as fields of their own.
     profile: InitVar[str | None] = None
     mode: InitVar[str | None] = None
     models: InitVar[list[str] | None] = None
@@ -132,9 +132,6 @@ class ClientContext(BaseModel):
     stream_answer: bool = Field(
         default=True, description="Stream the final answer as custom `delta` events."
     )
-
-
-_CLIENT_FIELDS = tuple(ClientContext.model_fields)
 
 
 CLIENT_FIELDS = tuple(ClientContext.model_fields)
