@@ -51,6 +51,7 @@ from evofuse.eval.stats import mcnemar_exact, wilson_interval
 from evofuse.eval.suites import Suite, reasoning_gym_suite
 from evofuse.evolution.cycle import EvolutionCycle
 from evofuse.localmodel import local_model_running
+from evofuse.options import FusionOptions, ModelSettings
 from evofuse.services import Services
 from evofuse.store.feedback import record_feedback
 
@@ -133,7 +134,9 @@ async def accuracy(services: Services, suite: Suite, max_tokens: int) -> list[bo
     out = []
     for item in suite.items:
         result = await services.engine.run(
-            [{"role": "user", "content": item.question}], instructions=body, max_tokens=max_tokens
+            [{"role": "user", "content": item.question}],
+            FusionOptions(sampling=ModelSettings(max_tokens=max_tokens)),
+            instructions=body,
         )
         out.append(is_correct(score(item, result.content, suite.rg_dataset)))
     return out
@@ -158,7 +161,7 @@ async def train(
                 user=user,
                 tenant=tenant,
                 skill=skill_name(suite.name.removeprefix("rg:")),
-                params={"max_tokens": max_tokens},
+                options=FusionOptions(sampling=ModelSettings(max_tokens=max_tokens)),
             )
             value = score(item, result.answer, suite.rg_dataset)
             rating = 1.0 - value if rng.random() < flip else value

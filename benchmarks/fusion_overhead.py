@@ -47,6 +47,7 @@ from evofuse.config import Settings
 from evofuse.config.loader import settings_from_mapping
 from evofuse.fusion import FusionEngine, FusionResult
 from evofuse.llm import Gateway
+from evofuse.options import FusionOptions
 from evofuse.testing import (
     ModelBehavior,
     UpstreamScript,
@@ -261,7 +262,7 @@ async def measure(args: argparse.Namespace, base_url: str, progress: Progress) -
     problems: list[str] = []
 
     async def run_engine(profile: str, seed: int) -> None:
-        result = await engine.run(QUESTION, profile=profile, seed=seed)
+        result = await engine.run(QUESTION, FusionOptions(profile=profile, seed=seed))
         if problem := check_engine_result(profile, result):
             problems.append(problem)
 

@@ -60,6 +60,7 @@ from evofuse.config import Settings
 from evofuse.config.loader import settings_from_mapping
 from evofuse.fusion import FusionEngine
 from evofuse.identity import UserHasher
+from evofuse.options import FusionOptions
 from evofuse.ports import RunInfo, RunRecorder, SkillChoice, SkillChooser
 from evofuse.runtime.runner import Runner
 from evofuse.services import Services
@@ -74,6 +75,7 @@ MEMBERS = {"m50": 50, "m100": 100, "m150": 150}
 JUDGE = ("judge", 50)
 SKILL = "summarize-document"
 MODE = "merge"  # summarize-document's evofuse-mode
+OPTIONS = FusionOptions(mode=MODE)
 TASK = "Summarize this 30-page quarterly report for me (report {i}, {tag})."
 USER = "bench-user"
 PG_ADMIN_URL = os.environ.get(
@@ -315,12 +317,12 @@ async def rounds(
 
     async def run_engine(task: str) -> None:
         messages = [{"role": "user", "content": task}]
-        result = await engine.run(messages, mode=MODE, instructions=instructions)
+        result = await engine.run(messages, OPTIONS, instructions=instructions)
         check_result("run", result.content, result.degraded)
 
     async def run_events(task: str) -> None:
         messages = [{"role": "user", "content": task}]
-        async for event in engine.events(messages, mode=MODE, instructions=instructions):
+        async for event in engine.events(messages, OPTIONS, instructions=instructions):
             del event  # a client would forward these; nobody reads them here
 
     def run_graph(side: str) -> Callable[[str], Awaitable[None]]:

@@ -45,7 +45,7 @@ async def main(task: str, config: str | None) -> None:
             result = await runner.run(graph, task, user="example-user")
     services.close()
     skill = result.skill["name"] if result.skill else "none"
-    print(f"skill: {skill} · steps: {[s['name'] for s in result.steps]} · run: {result.run_id}")
+    print(f"skill: {skill} · steps: {[s.name for s in result.steps]} · run: {result.run_id}")
     print(result.answer)
 
 

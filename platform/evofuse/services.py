@@ -40,10 +40,15 @@ class Services:
     def recorder(self) -> SqlRunRecorder:
         from evofuse.store.recorder import SqlRunRecorder
 
-        recorder = SqlRunRecorder(self.store)
-        # Runs left `running` by a process that died are marked now, never silently missing.
-        recorder.mark_interrupted()
-        return recorder
+        return SqlRunRecorder(self.store)
+
+    def mark_interrupted_runs(self) -> int:
+        """Mark the runs a dead process left `running` as `interrupted`; return how many.
+
+        Called by each host as it starts running graphs (the API, `evofuse run`, LangGraph's
+        server through `evofuse.runtime.defaults`), so such runs are never silently missing.
+        """
+        return self.recorder.mark_interrupted()
 
     @cached_property
     def engine(self) -> FusionEngine:
@@ -80,8 +85,9 @@ class Services:
 
         return UserHasher()
 
-    def runner(self) -> Runner:
-        """A Runner (use it as `async with services.runner() as runner:`)."""
+    def runner(self, *, checkpoints: bool = True) -> Runner:
+        """A Runner (use it as `async with services.runner() as runner:`); `checkpoints`
+        off for a host whose requests carry the whole conversation (the HTTP API)."""
         from evofuse.runtime.runner import Runner
 
         return Runner(
@@ -90,6 +96,7 @@ class Services:
             selector=self.selector,
             recorder=self.recorder,
             hasher=self.hasher,
+            checkpoints=checkpoints,
         )
 
     def close(self) -> None:

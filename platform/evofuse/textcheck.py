@@ -12,25 +12,11 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
-from evofuse.errors import UserError
+from evofuse.errors import UnsafeTextError
 
 # C0 controls but \t \n \r, DEL, C1 controls, and UTF-16 surrogates (never valid on their own).
 _UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text and BPE tokenizers
-
-
-class UnsafeTextError(UserError):
-    """Text with a character that cannot be stored or has no place in a prompt."""
-
-    code = "invalid_characters"
-
-    def __init__(self, where: str, position: int, char: str) -> None:
-        self.where, self.position = where, position
-        super().__init__(
-            f"{where} contains {describe(char)} at character {position}.",
-            hint="Remove control characters (tab, newline and carriage return are allowed) "
-            "and send text as valid UTF-8.",
-        )
 
 
 def describe(char: str) -> str:
@@ -52,7 +38,8 @@ def check_text(text: str, where: str) -> None:
     """Raise `UnsafeTextError` naming `where` and the position; never echo the text itself."""
     found = find_unsafe(text)
     if found is not None:
-        raise UnsafeTextError(where, *found)
+        position, char = found
+        raise UnsafeTextError(where, position, describe(char))
 
 
 def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:

@@ -22,6 +22,7 @@ from evofuse.config import Settings
 from evofuse.config.loader import settings_from_mapping
 from evofuse.fusion import FusionEngine, FusionResult
 from evofuse.localmodel import local_model_running
+from evofuse.options import FusionOptions
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +88,7 @@ def check_structure(result: FusionResult) -> None:
 
 @pytest.mark.timeout(300)
 async def test_merge_with_the_real_local_model(settings: Settings) -> None:
-    result = await FusionEngine(settings).run(QUESTION, mode="merge")
+    result = await FusionEngine(settings).run(QUESTION, FusionOptions(mode="merge"))
     assert result.mode.value == "merge"
     assert result.profile == "local"
     check_structure(result)
@@ -95,7 +96,7 @@ async def test_merge_with_the_real_local_model(settings: Settings) -> None:
 
 @pytest.mark.timeout(300)
 async def test_best_of_with_the_real_local_model(settings: Settings) -> None:
-    result = await FusionEngine(settings).run(QUESTION, mode="best-of")
+    result = await FusionEngine(settings).run(QUESTION, FusionOptions(mode="best-of"))
     assert result.mode.value == "best-of"
     check_structure(result)
     if result.judge.status == "ok":

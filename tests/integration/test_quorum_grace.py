@@ -10,6 +10,7 @@ import pytest
 
 from evofuse.config.loader import settings_from_mapping
 from evofuse.fusion import FusionEngine
+from evofuse.options import FusionOptions
 from evofuse.testing import ModelBehavior, UpstreamScript, UpstreamServer, model_entry
 
 USER = [{"role": "user", "content": "What is the capital of France?"}]
@@ -49,7 +50,7 @@ async def test_quorum_and_grace_cancel_the_straggler(upstream: UpstreamServer) -
     )
     engine.gateway.warm_up()  # the litellm import is not what this test times
     started = time.perf_counter()
-    result = await engine.run(USER, seed=1)
+    result = await engine.run(USER, FusionOptions(seed=1))
     elapsed = time.perf_counter() - started
 
     status = {c.model: c.status for c in result.candidates}
@@ -73,7 +74,7 @@ async def test_a_hanging_member_times_out_and_the_rest_is_judged(upstream: Upstr
     engine = engine_for(upstream, {"models": ["m100", "stuck"], "timeout_s": 0.5})
     engine.gateway.warm_up()
     started = time.perf_counter()
-    result = await engine.run(USER, seed=2)
+    result = await engine.run(USER, FusionOptions(seed=2))
     elapsed = time.perf_counter() - started
 
     stuck = next(c for c in result.candidates if c.model == "stuck")

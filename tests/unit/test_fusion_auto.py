@@ -176,7 +176,7 @@ async def test_engine_auto_runs_the_chosen_mode_and_says_why(pool: FakePool) -> 
     assert result.mode == "merge" and judge.calls
     assert result.mode_choice is not None and result.mode_choice.mode == "merge"
     assert "bandit" in result.mode_choice.reason and result.mode_choice.skill == "math"
-    assert result.contract_dict()["mode_choice"]["mode"] == "merge"
+    assert result.model_dump(mode="json")["mode_choice"]["mode"] == "merge"
     # without evidence for the skill: warm-up from the cheapest mode, no judge call
     calls = len(judge.calls)
     fresh = await engine.run(user, skill="new-skill", tenant="t")

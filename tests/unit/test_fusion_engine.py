@@ -14,6 +14,7 @@ from evofuse.errors import (
     UserError,
 )
 from evofuse.fusion import AnswerDelta, AnswerReset, FusionResult, MemberFinished
+from evofuse.options import FusionOptions, ModelSettings
 from evofuse.testing import candidate_labels, judge_reply
 from evofuse.testing.replies import usage
 from tests.unit.conftest import SECRET, FakePool
@@ -26,7 +27,7 @@ async def test_merge_returns_judge_synthesis_and_accounts_every_call(pool: FakeP
     members = {name: pool.model(name, content=text) for name, text in texts.items()}
     reply = judge_reply(answer="The answer is 4.")
     judge = pool.model("j", content=reply)
-    result = await pool.engine().run(USER, seed=7)
+    result = await pool.engine().run(USER, FusionOptions(seed=7))
     assert not judge.calls[0].get("stream"), "run() has no reader for deltas: no judge stream"
 
     assert result.content == "The answer is 4."
@@ -63,7 +64,7 @@ async def test_best_of_returns_the_winning_candidate_verbatim(pool: FakePool) ->
     pool.model("m1", content="alpha answer")
     pool.model("m2", content="beta answer")
     judge = pool.model("j", content=judge_reply(winner="last"))
-    result = await pool.engine({"mode": "best-of"}).run(USER, seed=3)
+    result = await pool.engine({"mode": "best-of"}).run(USER, FusionOptions(seed=3))
 
     winner = result.judge.order[-1]
     assert result.judge.winner == winner
@@ -82,15 +83,15 @@ async def test_judge_sees_anonymized_shuffled_candidates(pool: FakePool) -> None
     judge = pool.model("j", content=judge_reply(answer="merged"))
     orders = set()
     for seed in range(8):
-        result = await pool.engine().run(USER, seed=seed)
+        result = await pool.engine().run(USER, FusionOptions(seed=seed))
         orders.add(tuple(result.judge.order))
         assert result.judge.seed == seed
     text = json.dumps(judge.calls[-1]["messages"])
     assert "m1" not in text and "m2" not in text and "gpt-4o" not in text
     assert len(orders) > 1, "the candidate order must depend on the seed"
     # the same seed gives the same order: a verdict can be reproduced
-    again = await pool.engine().run(USER, seed=0)
-    first = await pool.engine().run(USER, seed=0)
+    again = await pool.engine().run(USER, FusionOptions(seed=0))
+    first = await pool.engine().run(USER, FusionOptions(seed=0))
     assert again.judge.order == first.judge.order
 
 
@@ -115,7 +116,9 @@ async def test_debate_members_see_each_others_answers_anonymized(pool: FakePool)
     m1 = pool.model("m1", content="first try 1")
     m2 = pool.model("m2", content="first try 2")
     pool.model("j", content=judge_reply(answer="final"))
-    result = await pool.engine({"mode": "debate", "debate_rounds": 2}).run(USER, seed=1)
+    result = await pool.engine({"mode": "debate", "debate_rounds": 2}).run(
+        USER, FusionOptions(seed=1)
+    )
 
     assert result.content == "final"
     assert len(m1.calls) == 3 and len(m2.calls) == 3  # first answers + 2 revision rounds
@@ -257,11 +260,11 @@ async def test_budget_refuses_a_request_that_cannot_fit(pool: FakePool) -> None:
     pool.model("j", content=judge_reply(answer="x"))
     engine = pool.engine({"max_cost_usd": 0.001})
     with pytest.raises(BudgetExceededError) as caught:
-        await engine.run(USER, max_tokens=4000)
+        await engine.run(USER, FusionOptions(sampling=ModelSettings(max_tokens=4000)))
     assert "max_cost_usd" in str(caught.value) and caught.value.hint
     assert not m1.calls, "nothing may be dispatched for a refused request"
     # a small enough request fits the same budget
-    result = await engine.run(USER, max_tokens=20)
+    result = await engine.run(USER, FusionOptions(sampling=ModelSettings(max_tokens=20)))
     assert result.content == "x"
 
 
@@ -309,7 +312,7 @@ async def test_per_call_overrides(pool: FakePool) -> None:
     m2 = pool.model("m2", content="b")
     m3 = pool.model("m3", content="c")
     pool.model("j", content=judge_reply())
-    result = await pool.engine().run(USER, mode="best-of", models=["m1", "m3"])
+    result = await pool.engine().run(USER, FusionOptions(mode="best-of", models=("m1", "m3")))
     assert result.mode == "best-of" and {c.model for c in result.candidates} == {"m1", "m3"}
     assert m1.calls and m3.calls and not m2.calls
 
@@ -320,11 +323,11 @@ async def test_bad_requests_are_user_errors(pool: FakePool) -> None:
     pool.model("j", content=judge_reply(answer="x"))
     engine = pool.engine()
     with pytest.raises(UnknownProfileError):
-        await engine.run(USER, profile="nope")
+        await engine.run(USER, FusionOptions(profile="nope"))
     with pytest.raises(UserError, match="mode"):
-        await engine.run(USER, mode="majority")
-    with pytest.raises(UserError, match="Unknown models: zz"):
-        await engine.run(USER, models=["zz"])
+        await engine.run(USER, FusionOptions.parse({"mode": "majority"}))
+    with pytest.raises(UserError, match="'zz' is not a model_name"):
+        await engine.run(USER, FusionOptions(models=("zz",)))
     with pytest.raises(UserError, match="empty"):
         await engine.run([])
     with pytest.raises(UserError, match=r"messages\[0\].role"):

@@ -6,6 +6,7 @@ import pytest
 
 from evofuse.fusion.types import CandidateResult
 from evofuse.fusion.vote import TIE_RULE, final_segment, tally, vote_key
+from evofuse.options import FusionOptions
 from evofuse.testing import judge_reply
 from tests.unit.conftest import FakePool
 
@@ -73,7 +74,7 @@ async def test_vote_mode_makes_no_judge_call(pool: FakePool) -> None:
     pool.model("m2", content="Answer: 4")
     pool.model("m3", content="The answer is 4.")
     judge = pool.model("j", content=judge_reply(answer="never asked"))
-    result = await pool.engine({"mode": "vote"}).run(USER, seed=1)
+    result = await pool.engine({"mode": "vote"}).run(USER, FusionOptions(seed=1))
     assert not judge.calls
     assert result.mode == "vote" and result.content == "Answer: 4"
     assert result.judge.model is None and result.judge.status == "skipped"

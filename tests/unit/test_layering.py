@@ -76,6 +76,20 @@ def test_the_ports_module_is_a_leaf() -> None:
     assert offenders("ports.py", forbidden) == []
 
 
+def test_the_options_module_sits_below_fusion_llm_and_the_runtime() -> None:
+    # FusionOptions crosses every layer of a run, so it may import none of them.
+    forbidden = (
+        "evofuse.runtime",
+        "evofuse.fusion",
+        "evofuse.llm",
+        "evofuse.store",
+        "evofuse.skills",
+        "evofuse.services",
+        "evofuse.api",
+    )
+    assert offenders("options.py", forbidden) == []
+
+
 def test_the_checker_sees_every_form_of_import() -> None:
     source = (
         "from typing import TYPE_CHECKING\n"

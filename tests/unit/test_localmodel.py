@@ -24,11 +24,10 @@ import pytest
 
 from evofuse.config import load_settings
 from evofuse.config.models import LocalModelSettings
+from evofuse.errors import LocalModelSetupError, LocalModelStartError
 from evofuse.localmodel import (
     DEFAULT_LOG_PATH,
     LocalModelServer,
-    LocalModelSetupError,
-    LocalModelStartError,
     Probe,
     local_model_running,
     probe,

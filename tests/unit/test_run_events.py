@@ -7,7 +7,7 @@ from pathlib import Path
 
 from evofuse.runtime.events import parse_event
 from evofuse.runtime.runner import Runner
-from tests.support.fake_openai import verdict
+from evofuse.testing import judge_reply as verdict
 from tests.unit.conftest import FakePool
 from tests.unit.test_runtime import THREE_STEP_SKILL, FixedChooser
 

@@ -16,8 +16,8 @@ from evofuse.runtime.runner import Runner
 from evofuse.store import Store
 from evofuse.store.recorder import SqlRunRecorder
 from evofuse.store.run_queries import get_run
+from evofuse.testing import judge_reply as verdict
 from tests.support.databases import database_url  # noqa: F401  (fixture)
-from tests.support.fake_openai import verdict
 from tests.unit.conftest import FakePool
 from tests.unit.test_runtime import THREE_STEP_SKILL, FixedChooser
 

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from langgraph.graph import END, START, StateGraph
 
-from evofuse.errors import AllMembersFailedError, UserError
+from evofuse.errors import AllMembersFailedError, GraphLoadError, UnknownGraphError, UserError
+from evofuse.options import FusionOptions
 from evofuse.runtime.context import EvoContext
 from evofuse.runtime.nodes import fuse_step, record, select_skill
-from evofuse.runtime.registry import GraphLoadError, GraphRegistry, UnknownGraphError
+from evofuse.runtime.registry import GraphRegistry
 from evofuse.runtime.runner import Runner
 from evofuse.runtime.state import AgentState, SkillChoice
 from evofuse.store import Store
@@ -88,9 +89,9 @@ async def test_assistant_runs_skill_steps_with_their_modes(
         result = await runner.run("assistant", "Review: SELECT * FROM t", user="alice")
 
     assert result.answer == "the fused answer"
-    assert [s["name"] for s in result.steps] == ["read", "defects", "write"]
+    assert [s.name for s in result.steps] == ["read", "defects", "write"]
     # the step's mode, else the skill's (read has none → the skill's best-of)
-    assert [s["mode"] for s in result.steps] == ["best-of", "debate", "merge"]
+    assert [s.mode for s in result.steps] == ["best-of", "debate", "merge"]
     member_calls = standard_pool.behaviours["m1"].calls
     assert "You review SQL." in member_calls[0]["messages"][0]["content"]
     assert "Now do this step (defects): Find defects." in json.dumps(member_calls[1]["messages"])
@@ -120,8 +121,8 @@ async def test_per_call_mode_overrides_step_and_skill(
     async with make_runner(
         standard_pool, store, tmp_path, FixedChooser(THREE_STEP_SKILL)
     ) as runner:
-        result = await runner.run("assistant", "x", mode="merge")
-    assert [s["mode"] for s in result.steps] == ["merge", "merge", "merge"]
+        result = await runner.run("assistant", "x", options=FusionOptions(mode="merge"))
+    assert [s.mode for s in result.steps] == ["merge", "merge", "merge"]
 
 
 async def test_code_review_graph_modes(
@@ -130,7 +131,7 @@ async def test_code_review_graph_modes(
     chooser = FixedChooser(None)
     async with make_runner(standard_pool, store, tmp_path, chooser) as runner:
         result = await runner.run("code_review", "diff --git a/x.py ...")
-    assert [(s["name"], s["mode"]) for s in result.steps] == [
+    assert [(s.name, s.mode) for s in result.steps] == [
         ("understand", "merge"),
         ("find_defects", "debate"),
         ("write_review", "merge"),
@@ -141,7 +142,7 @@ async def test_code_review_graph_modes(
 async def test_research_brief_graph(standard_pool: FakePool, store: Store, tmp_path: Path) -> None:
     async with make_runner(standard_pool, store, tmp_path) as runner:
         result = await runner.run("research_brief", "Brief me on vector databases")
-    assert [s["name"] for s in result.steps] == ["plan", "draft", "critique", "final"]
+    assert [s.name for s in result.steps] == ["plan", "draft", "critique", "final"]
     assert result.answer == "the fused answer"
 
 

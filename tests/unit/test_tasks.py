@@ -13,7 +13,7 @@ from evofuse.store import Store
 from evofuse.store.recorder import SqlRunRecorder
 from evofuse.store.runs import RunRow
 from evofuse.tasks import task_text
-from tests.support.fake_openai import verdict
+from evofuse.testing import judge_reply as verdict
 from tests.unit.conftest import FakePool
 from tests.unit.test_runtime import THREE_STEP_SKILL, FixedChooser
 

@@ -8,6 +8,7 @@ import json
 import httpx
 import pytest
 
+from evofuse.options import FusionOptions
 from evofuse.testing import JUDGE, ModelBehavior, UpstreamScript, UpstreamServer
 
 BODY = {"model": "cut", "messages": [{"role": "user", "content": "hi"}]}
@@ -70,9 +71,9 @@ async def test_fusion_survives_a_truncating_member_and_judge(tmp_path: object) -
         )
         engine = FusionEngine(settings)
         messages = [{"role": "user", "content": "Capital of France?"}]
-        member = await engine.run(messages, profile="member")
+        member = await engine.run(messages, FusionOptions(profile="member"))
         statuses = {c.model: c.status for c in member.candidates}
         assert statuses["ok"] == "ok" and statuses["cut"] != "ok"
         assert member.content
-        judged = await engine.run(messages, profile="judge")
+        judged = await engine.run(messages, FusionOptions(profile="judge"))
         assert judged.content and judged.degraded

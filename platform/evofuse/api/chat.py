@@ -23,18 +23,18 @@ from evofuse.api import limits
 from evofuse.api.auth import Principal
 from evofuse.api.errors import ApiError, error_body, from_evofuse
 from evofuse.api.fusion_graph import FUSION_PREFIX
-from evofuse.api.params import member_params, refuse_unsupported
+from evofuse.api.params import fusion_options, refuse_unsupported, request_param
 from evofuse.api.request_checks import check_chat_request
-from evofuse.api.results import evofuse_object, run_result, unstreamed, usage
+from evofuse.api.results import evofuse_object, unstreamed, usage
 from evofuse.api.schemas import AssistantMessage, ChatCompletion, ChatCompletionRequest, Choice
 from evofuse.api.state import ApiState
 from evofuse.api.streaming import DONE, Chunks, error_event
-from evofuse.errors import EvoFuseError
+from evofuse.errors import EvoFuseError, RunNotFoundError, UnknownGraphError
+from evofuse.options import FusionOptions
 from evofuse.runtime.events import parse_event
-from evofuse.runtime.registry import UnknownGraphError
-from evofuse.runtime.runner import RunResult
+from evofuse.runtime.results import RunResult
 from evofuse.skills.models import Context
-from evofuse.store.run_queries import RunNotFoundError, get_run
+from evofuse.store.run_queries import get_run
 
 log = logging.getLogger("evofuse.api")
 T = TypeVar("T")
@@ -48,7 +48,10 @@ class ChatJob:
     model: str  # what the client asked for: a graph id or fusion/<profile>
     target: str | Pregel[Any, Any, Any, Any]
     messages: list[dict[str, Any]]
-    options: dict[str, Any]  # Runner.stream keyword arguments
+    options: FusionOptions  # validated once, in `prepare`
+    principal: Principal
+    user: str | None  # the end user as the client named it (the Runner hashes it)
+    skill: str | None
     run_id: str
     created: int
     include_usage: bool
@@ -71,30 +74,25 @@ class ChatService:
         """Check the request and admit it against the key's limits; raises API errors."""
         check_chat_request(request, self.state.settings.api)
         refuse_unsupported(request)
-        params = member_params(request)
         messages = [m.as_dict() for m in request.messages]
-        options = request.evofuse
-        mode = options.mode.value if options and options.mode else None
-        profile = options.profile if options else None
+        overrides = request.evofuse
+        profile = overrides.profile if overrides else None
         target: str | Pregel[Any, Any, Any, Any]
         if request.model.startswith(FUSION_PREFIX):
             target, profile = self._fusion_target(request.model, profile)
         else:
             target = self._graph_target(request.model)
-        if options and options.skill:
-            self._check_skill(options.skill, principal, request.user)
+        options = fusion_options(request, profile)
+        skill = overrides.skill if overrides else None
+        if skill:
+            self._check_skill(skill, principal, request.user)
         try:
             # Graphs keep LangChain messages: a message it cannot convert (tool-call arguments
             # that are not JSON, say) must be a 400 now, not a failure inside the run.
             convert_to_messages(messages)
-            estimate = self.state.services.engine.estimate(
-                messages,
-                profile=profile,
-                mode=mode,
-                models=options.models if options else None,
-                judge=options.judge if options else None,
-                **params,
-            )
+            # Resolves the profile with the overrides by the profile's own rules: a pool that
+            # names a model twice or one model_list lacks is a 400 here, before any call.
+            estimate = self.state.services.engine.estimate(messages, options)
         except (ValueError, TypeError) as exc:
             raise ApiError(
                 400,
@@ -102,6 +100,10 @@ class ChatService:
                 code="invalid_messages",
                 param="messages",
             ) from exc
+        except EvoFuseError as exc:
+            error = from_evofuse(exc)
+            error.param = request_param(exc.param)
+            raise error from None
         try:
             reservation = (
                 await _off_loop(limits.admit, self.state.store, principal, estimate.total_usd)
@@ -112,24 +114,15 @@ class ChatService:
             if exc.status == 429:
                 self.state.metrics.refusals.labels(exc.code).inc()
             raise
-        run_id = uuid.uuid4().hex
         return ChatJob(
             model=request.model,
             target=target,
             messages=messages,
-            options={
-                "user": request.user,
-                "tenant": principal.tenant,
-                "api_key_id": principal.key_id,
-                "run_id": run_id,
-                "profile": profile,
-                "mode": mode,
-                "models": options.models if options else None,
-                "judge": options.judge if options else None,
-                "skill": options.skill if options else None,
-                "params": params,
-            },
-            run_id=run_id,
+            options=options,
+            principal=principal,
+            user=request.user,
+            skill=skill,
+            run_id=uuid.uuid4().hex,
             created=int(time.time()),
             include_usage=bool(request.stream_options and request.stream_options.include_usage),
             reservation=reservation,
@@ -170,22 +163,30 @@ class ChatService:
         status, result = "failed", None
         try:
             result = await _unless_disconnected(
-                self.state.runner.run(job.target, job.messages, **job.options), receive
+                self.state.runner.run(
+                    job.target,
+                    job.messages,
+                    options=job.options,
+                    user=job.user,
+                    tenant=job.principal.tenant,
+                    api_key_id=job.principal.key_id,
+                    run_id=job.run_id,
+                    skill=job.skill,
+                ),
+                receive,
             )
             status = "cancelled" if result is None else "succeeded"
         finally:
             await self.close(job, status, result)
         if result is None:
             return None
-        evofuse = evofuse_object(result)
-        raw = result.evofuse_object()
         return ChatCompletion(
             id=job.completion_id,
             created=job.created,
             model=job.model,
             choices=[Choice(message=AssistantMessage(content=result.answer))],
-            usage=usage(raw),
-            evofuse=evofuse,
+            usage=usage(result),
+            evofuse=evofuse_object(result),
         )
 
     async def stream(self, job: ChatJob) -> AsyncIterator[str]:
@@ -219,9 +220,8 @@ class ChatService:
                     rest = unstreamed(result.answer, "".join(streamed))
                     if rest:
                         yield chunks.content(rest)
-                    raw = result.evofuse_object()
                     evofuse = evofuse_object(result).model_dump(mode="json")
-                    for chunk in chunks.finish(evofuse, usage(raw).model_dump()):
+                    for chunk in chunks.finish(evofuse, usage(result).model_dump()):
                         yield chunk
                     yield DONE
                     return
@@ -234,7 +234,16 @@ class ChatService:
         final: dict[str, Any] = {}
         stream = cast(
             "AsyncGenerator[tuple[str, Any], None]",
-            self.state.runner.stream(job.target, job.messages, **job.options),
+            self.state.runner.stream(
+                job.target,
+                job.messages,
+                options=job.options,
+                user=job.user,
+                tenant=job.principal.tenant,
+                api_key_id=job.principal.key_id,
+                run_id=job.run_id,
+                skill=job.skill,
+            ),
         )
         try:
             async with aclosing(stream):
@@ -249,7 +258,7 @@ class ChatService:
                         events.put_nowait(("delta", event["text"]))
                     elif event["event"] == "reset" and event["final"]:
                         events.put_nowait(("reset", event["reason"]))
-            result = run_result(job.run_id, job.model, final)
+            result = RunResult.from_state(job.run_id, job.model, job.run_id, final)
             status = "succeeded"
             events.put_nowait(("done", result))
         except asyncio.CancelledError:
@@ -281,12 +290,11 @@ class ChatService:
         if job.settled:
             return
         job.settled = True
-        raw = result.evofuse_object() if result is not None else None
-        cost = raw["cost_usd"] if raw is not None else self._recorded_cost(job)
+        cost = result.cost_usd if result is not None else self._recorded_cost(job)
         try:
             limits.settle(self.state.store, job.reservation, cost)
         finally:
-            self.state.metrics.record_run(job.model, status, raw)
+            self.state.metrics.record_run(job.model, status, result)
 
     def _recorded_cost(self, job: ChatJob) -> float | None:
         """What a failed or cancelled run spent on the steps it finished."""

@@ -16,8 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from evofuse.errors import EvoFuseError
-from evofuse.store.run_queries import RunNotFoundError
+from evofuse.errors import EvoFuseError, RunNotFoundError
 
 log = logging.getLogger("evofuse.api")
 
@@ -71,7 +70,7 @@ def error_body(
 def from_evofuse(exc: EvoFuseError) -> ApiError:
     """EvoFuse's own errors already carry their status and a stable code."""
     message = f"{exc.message} {exc.hint}" if exc.hint else exc.message
-    return ApiError(exc.http_status, message, code=exc.code)
+    return ApiError(exc.http_status, message, code=exc.code, param=exc.param)
 
 
 def run_not_found(run_id: str) -> ApiError:
@@ -139,7 +138,8 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error.body(), status_code=error.status)
 
     async def run_missing(_request: Request, exc: Exception) -> JSONResponse:
-        error = run_not_found(str(exc))
+        assert isinstance(exc, RunNotFoundError)
+        error = run_not_found(exc.run_id)
         return JSONResponse(error.body(), status_code=error.status)
 
     async def invalid(_request: Request, exc: Exception) -> JSONResponse:

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from evofuse.errors import EvoFuseError
+from evofuse.errors import WorkerClosedError
 
 if TYPE_CHECKING:
     from evofuse.evolution.cycle import EvolutionCycle
@@ -25,13 +25,6 @@ if TYPE_CHECKING:
     from evofuse.services import Services
 
 logger = logging.getLogger(__name__)
-
-
-class WorkerClosedError(EvoFuseError):
-    """The server is shutting down and starts no new cycle."""
-
-    code = "shutting_down"
-    http_status = 503
 
 
 @dataclass

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from evofuse.runtime.results import RunResult
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -51,20 +53,22 @@ class Metrics:
             "evofuse_limit_refusals", "Requests refused by a per-key limit", ["limit"], registry=r
         )
 
-    def record_run(self, model: str, status: str, evofuse: dict[str, Any] | None) -> None:
+    def record_run(self, model: str, status: str, result: RunResult | None) -> None:
+        """Count a finished run; with its result, the final step's members and judge, the
+        cost and the tokens of every step."""
         self.runs.labels(model, status).inc()
-        if not evofuse:
+        if result is None:
             return
-        candidates: Iterable[dict[str, Any]] = evofuse.get("candidates") or []
-        for candidate in candidates:
-            self.members.labels(candidate.get("model", "?"), candidate.get("status", "?")).inc()
-        judge = evofuse.get("judge") or {}
-        if judge.get("model"):
-            self.judges.labels(judge["model"], judge.get("status", "?")).inc()
-        if evofuse.get("cost_usd"):
-            self.cost.labels(model).inc(float(evofuse["cost_usd"]))
-        self.tokens.labels("prompt").inc(int(evofuse.get("prompt_tokens") or 0))
-        self.tokens.labels("completion").inc(int(evofuse.get("completion_tokens") or 0))
+        final = result.final
+        if final is not None:
+            for candidate in final.candidates:
+                self.members.labels(candidate.model, candidate.status).inc()
+            if final.judge.model:
+                self.judges.labels(final.judge.model, final.judge.status).inc()
+        if result.cost_usd:
+            self.cost.labels(model).inc(result.cost_usd)
+        self.tokens.labels("prompt").inc(result.prompt_tokens)
+        self.tokens.labels("completion").inc(result.completion_tokens)
 
     def exposition(self) -> bytes:
         if os.environ.get(MULTIPROC_ENV):

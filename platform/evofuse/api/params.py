@@ -1,22 +1,12 @@
-"""OpenAI request parameters: which go to the pool members, and which are refused (and why)."""
+"""OpenAI request parameters: the fusion options they become, and those refused (and why)."""
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import ValidationError
 
 from evofuse.api.errors import ApiError
 from evofuse.api.schemas import ChatCompletionRequest
-
-# Parameters that go to every pool member unchanged (LiteLLM translates them per provider).
-_MEMBER_PARAMS = (
-    "temperature",
-    "top_p",
-    "stop",
-    "presence_penalty",
-    "frequency_penalty",
-    "logit_bias",
-    "seed",
-)
+from evofuse.options import FusionOptions, ModelSettings, invalid_options
 
 
 def refuse_unsupported(request: ChatCompletionRequest) -> None:
@@ -54,10 +44,11 @@ def refuse_unsupported(request: ChatCompletionRequest) -> None:
         raise refuse("stop", "at most 4 stop sequences.")
 
 
-def member_params(request: ChatCompletionRequest) -> dict[str, Any]:
-    """The parameters every pool member gets (`max_completion_tokens` becomes `max_tokens`)."""
-    params = {name: getattr(request, name) for name in _MEMBER_PARAMS}
-    params = {name: value for name, value in params.items() if value is not None}
+def fusion_options(request: ChatCompletionRequest, profile: str | None) -> FusionOptions:
+    """The request's fusion options, typed once here: its model settings (every pool member
+    gets them; `max_completion_tokens` becomes `max_tokens`), `seed` (the judge's shuffle)
+    and the `evofuse` overrides. The profile's own rules are applied when the engine
+    resolves it (`FusionEngine.estimate`, before the request is admitted)."""
     max_tokens = request.max_completion_tokens or request.max_tokens
     if (
         request.max_tokens
@@ -70,6 +61,47 @@ def member_params(request: ChatCompletionRequest) -> dict[str, Any]:
             code="conflicting_parameters",
             param="max_completion_tokens",
         )
-    if max_tokens is not None:
-        params["max_tokens"] = max_tokens
-    return params
+    overrides = request.evofuse
+    stop = (
+        request.stop
+        if request.stop is None or isinstance(request.stop, str)
+        else tuple(request.stop)
+    )
+    try:
+        return FusionOptions(
+            profile=profile,
+            mode=overrides.mode if overrides else None,
+            models=tuple(overrides.models) if overrides and overrides.models else None,
+            judge=overrides.judge if overrides else None,
+            deadline_s=overrides.deadline_s if overrides else None,
+            seed=request.seed,
+            sampling=ModelSettings(
+                temperature=request.temperature,
+                top_p=request.top_p,
+                max_tokens=max_tokens,
+                stop=stop,
+                presence_penalty=request.presence_penalty,
+                frequency_penalty=request.frequency_penalty,
+                logit_bias=request.logit_bias,
+            ),
+        )
+    except ValidationError as exc:  # the request schema has the same bounds: a safety net
+        error = invalid_options(exc, "options")
+        raise ApiError(400, error.message, code="invalid_request", param=error.param) from None
+
+
+# The request field behind each field of FusionOptions, for errors the engine raises.
+_REQUEST_FIELDS = {
+    "profile": "evofuse.profile",
+    "mode": "evofuse.mode",
+    "models": "evofuse.models",
+    "judge": "evofuse.judge",
+    "deadline_s": "evofuse.deadline_s",
+}
+
+
+def request_param(options_field: str | None) -> str | None:
+    """The request field an options field came from (`models` → `evofuse.models`)."""
+    if options_field is None:
+        return None
+    return _REQUEST_FIELDS.get(options_field, options_field.removeprefix("sampling."))

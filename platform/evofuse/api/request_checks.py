@@ -12,7 +12,8 @@ from pydantic import BaseModel
 from evofuse.api.errors import ApiError
 from evofuse.api.schemas import ChatCompletionRequest, ChatMessage
 from evofuse.config.governance import ApiSettings
-from evofuse.textcheck import UnsafeTextError, check_all, estimate_tokens
+from evofuse.errors import UnsafeTextError
+from evofuse.textcheck import check_all, estimate_tokens
 
 
 def check_chat_request(request: ChatCompletionRequest, caps: ApiSettings) -> None:

@@ -2,22 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from evofuse.api.schemas import CandidateOut, EvofuseObject, JudgeOut, SkillRef, StepOut, Usage
-from evofuse.runtime.runner import RunResult
-
-
-def run_result(run_id: str, graph: str, final: dict[str, Any]) -> RunResult:
-    """The same result `Runner.run` builds, from the last `values` chunk of a stream."""
-    return RunResult(
-        run_id=run_id,
-        graph=graph,
-        thread_id=run_id,
-        answer=final.get("answer", ""),
-        skill=final.get("skill"),
-        steps=[s for s in final.get("steps", []) if s["run_id"] == run_id],
-    )
+from evofuse.api.schemas import EvofuseObject, SkillRef, StepOut, Usage
+from evofuse.runtime.results import RunResult
 
 
 def unstreamed(answer: str, streamed: str) -> str:
@@ -27,8 +13,8 @@ def unstreamed(answer: str, streamed: str) -> str:
     return answer[len(streamed) :] if answer.startswith(streamed) else answer
 
 
-def usage(raw: dict[str, Any]) -> Usage:
-    prompt, completion = int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0)
+def usage(result: RunResult) -> Usage:
+    prompt, completion = result.prompt_tokens, result.completion_tokens
     return Usage(
         prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
     )
@@ -36,29 +22,29 @@ def usage(raw: dict[str, Any]) -> Usage:
 
 def evofuse_object(result: RunResult) -> EvofuseObject:
     """The `evofuse` object: the last step's pool and judge, totals over every step."""
-    raw = result.evofuse_object()
-    steps = [
-        StepOut(
-            index=s["index"],
-            name=s["name"],
-            mode=s["mode"],
-            cost_usd=s["fusion"].get("cost_usd"),
-            latency_ms=s["fusion"].get("latency_ms"),
-            degraded=bool(s["fusion"].get("degraded")),
-            mode_choice=s["fusion"].get("mode_choice"),
-        )
-        for s in result.steps
-    ]
+    final = result.final
+    skill = result.skill
     return EvofuseObject(
-        run_id=raw["run_id"],
-        graph=raw["graph"],
-        mode=raw["mode"],
-        profile=raw["profile"],
-        skill=SkillRef.model_validate(raw["skill"]) if raw["skill"] else None,
-        candidates=[CandidateOut.model_validate(c) for c in raw["candidates"]],
-        judge=JudgeOut.model_validate(raw["judge"]) if raw["judge"] else None,
-        cost_usd=raw["cost_usd"],
-        latency_ms=raw["latency_ms"],
-        degraded=any(s.degraded for s in steps),
-        steps=steps,
+        run_id=result.run_id,
+        graph=result.graph,
+        mode=final.mode.value if final else None,
+        profile=final.profile if final else None,
+        skill=SkillRef(name=skill.get("name"), version=skill.get("version")) if skill else None,
+        candidates=list(final.candidates) if final else [],
+        judge=final.judge if final else None,
+        cost_usd=result.cost_usd,
+        latency_ms=result.latency_ms,
+        degraded=result.degraded,
+        steps=[
+            StepOut(
+                index=s.index,
+                name=s.name,
+                mode=s.mode,
+                cost_usd=s.fusion.cost_usd,
+                latency_ms=s.fusion.latency_ms,
+                degraded=s.fusion.degraded,
+                mode_choice=s.fusion.mode_choice,
+            )
+            for s in result.steps
+        ],
     )

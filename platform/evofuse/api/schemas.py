@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evofuse.config import FusionMode
+from evofuse.fusion.auto import ModeChoice
+from evofuse.fusion.types import CandidateSummary, JudgeSummary
 
 # -- requests ---------------------------------------------------------------------------------
 
@@ -88,6 +90,12 @@ class EvofuseOptions(_Strict):
     judge: str | None = Field(default=None, min_length=1, description="The judge's model_name")
     skill: str | None = Field(
         default=None, min_length=1, description="Use this skill instead of asking the Selector"
+    )
+    deadline_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="The whole run must end within this many seconds, or it fails with 504 "
+        "(default: the profile's deadline_s)",
     )
 
 
@@ -182,24 +190,6 @@ class Usage(BaseModel):
     total_tokens: int
 
 
-class CandidateOut(BaseModel):
-    model: str
-    status: Literal["ok", "error", "timeout", "cancelled"]
-    latency_ms: float
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
-    error: str | None = None
-
-
-class JudgeOut(BaseModel):
-    model: str | None
-    status: str
-    latency_ms: float = 0.0
-    cost_usd: float | None = None
-    winner: str | None = None
-
-
 class SkillRef(BaseModel):
     name: str | None
     version: int | None
@@ -213,19 +203,23 @@ class StepOut(BaseModel):
     latency_ms: float | None = None
     degraded: bool = False
     # Mode `auto` only: the mode it chose for the step, why, and the evidence it weighed.
-    mode_choice: dict[str, Any] | None = None
+    mode_choice: ModeChoice | None = None
 
 
 class EvofuseObject(BaseModel):
-    """What fusion did for this answer (the `evofuse` object); the last step's pool."""
+    """What fusion did for this answer (the `evofuse` object); the last step's pool.
+
+    `candidates` and `judge` hold the engine's own `CandidateResult`s and `JudgeResult`, and
+    serialise as their summaries (the fields declared here), so no copy is made of them.
+    """
 
     run_id: str
     graph: str
     mode: str | None
     profile: str | None
     skill: SkillRef | None
-    candidates: list[CandidateOut]
-    judge: JudgeOut | None
+    candidates: list[CandidateSummary]
+    judge: JudgeSummary | None
     cost_usd: float | None = Field(description="Every call of every step; null if any is unpriced")
     latency_ms: float
     degraded: bool = False

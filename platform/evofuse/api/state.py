@@ -11,10 +11,10 @@ from langgraph.pregel import Pregel
 from evofuse.api.evolution_worker import CycleWorker
 from evofuse.api.fusion_graph import fusion_graph
 from evofuse.api.metrics import Metrics
-from evofuse.runtime.runner import Runner
 
 if TYPE_CHECKING:
     from evofuse.config import Settings
+    from evofuse.runtime.runner import Runner
     from evofuse.services import Services
     from evofuse.store import Store
 
@@ -31,21 +31,13 @@ class ApiState:
 
     @classmethod
     def build(cls, services: Services) -> ApiState:
-        settings = services.settings
+        services.mark_interrupted_runs()  # this process starts serving runs
         # Chat Completions is stateless (every request carries the whole conversation), so
         # LangGraph checkpoints would only pile up rows nobody reads: the API runs without.
-        runner = Runner(
-            settings,
-            engine=services.engine,
-            selector=services.selector,
-            recorder=services.recorder,
-            hasher=services.hasher,
-            checkpoints=False,
-        )
-        graphs = {name: fusion_graph(name) for name in settings.fusion.profiles}
+        graphs = {name: fusion_graph(name) for name in services.settings.fusion.profiles}
         return cls(
             services=services,
-            runner=runner,
+            runner=services.runner(checkpoints=False),
             fusion_graphs=graphs,
             metrics=Metrics(),
             evolution=CycleWorker(services),

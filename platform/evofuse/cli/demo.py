@@ -125,39 +125,44 @@ def _agent_run(console: Console, settings: Settings) -> None:
     services = Services.from_settings(settings)
     try:
         with Console(stderr=True).status("Opening the skill library (imports skills/ once)…"):
-            chooser = services.selector
+            _ = services.selector
         view = RunLiveView()
         with view:
             result = asyncio.run(_run_agent(services, view))
     finally:
         services.close()
-    last = getattr(chooser, "last", None)
-    if last is not None and last.candidates:
-        ranked = ", ".join(f"{c.name} {c.score:.2f}" for c in last.candidates[:3])
-        console.print(f"[bold]Selector:[/] {escape(last.reason)} (top: {ranked})", highlight=False)
-    for step in result.steps:
-        fusion = step["fusion"]
-        ok = sum(c["status"] == "ok" for c in fusion["candidates"])
-        judge = fusion["judge"] or {}
+    if result.skill:
+        # The Selector's own account of its choice, as the run recorded it.
         console.print(
-            f"  step {step['index'] + 1} [bold]{escape(step['name'])}[/] · {step['mode']} · "
-            f"{ok}/{len(fusion['candidates'])} members answered · "
-            f"judge: {judge.get('status')} (winner {judge.get('winner')}) · "
-            f"{fusion['latency_ms']:.0f} ms",
+            f"[bold]Selector:[/] {escape(str(result.skill.get('name')))} "
+            f"(score {result.skill.get('score', 0.0):.2f}): "
+            f"{escape(str(result.skill.get('reason') or ''))}",
+            highlight=False,
+        )
+    for step in result.steps:
+        fusion = step.fusion
+        ok = sum(c.status == "ok" for c in fusion.candidates)
+        console.print(
+            f"  step {step.index + 1} [bold]{escape(step.name)}[/] · {step.mode} · "
+            f"{ok}/{len(fusion.candidates)} members answered · "
+            f"judge: {fusion.judge.status} (winner {fusion.judge.winner}) · "
+            f"{fusion.latency_ms:.0f} ms",
             highlight=False,
         )
     view.print_result(result, settings.storage.database_url)
 
 
 async def _run_agent(services: Services, view: RunLiveView) -> RunResult:
+    from evofuse.options import FusionOptions, ModelSettings
+
     async with services.runner() as runner:
         # Short completions keep the demo's multi-step run to a minute on a 135M CPU model.
         return await runner.run(
             "assistant",
             AGENT_TASK,
             user="demo-user",
+            options=FusionOptions(sampling=ModelSettings(max_tokens=160)),
             on_event=view.update,
-            params={"max_tokens": 160},
         )
 
 

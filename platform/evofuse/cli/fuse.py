@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from evofuse.cli.options import ConfigOption, JsonOption, load
+from evofuse.cli.options import ConfigOption, JsonOption, fusion_options, load
 
 if TYPE_CHECKING:
     from evofuse.fusion import FusionEngine, FusionResult
     from evofuse.llm import Message
+    from evofuse.options import FusionOptions
 
 
 def fuse(
@@ -62,31 +63,26 @@ def fuse(
     if system:
         messages.append({"role": "system", "content": system})
     messages.append({"role": "user", "content": prompt})
-    options: dict[str, Any] = {
-        "profile": profile,
-        "mode": mode,
-        "max_tokens": max_tokens,
-        "seed": seed,
-    }
+    options = fusion_options(profile=profile, mode=mode, max_tokens=max_tokens, seed=seed)
     # Services' engine: mode `auto` reads the store's rated runs (opened only if `auto` runs).
     engine = Services(settings).engine
     engine.gateway.start_warm_up()
     with local_model_running(settings.local_model, quiet=as_json):
         if as_json:
-            result = asyncio.run(engine.run(messages, **options))
-            sys.stdout.write(json.dumps(result.contract_dict(), ensure_ascii=False) + "\n")
+            result = asyncio.run(engine.run(messages, options))
+            sys.stdout.write(json.dumps(result.model_dump(mode="json"), ensure_ascii=False) + "\n")
             return
         asyncio.run(_live(engine, messages, options))
 
 
 async def _live(
-    engine: FusionEngine, messages: list[Message], options: dict[str, Any]
+    engine: FusionEngine, messages: list[Message], options: FusionOptions
 ) -> FusionResult:
     from evofuse.cli.render import FusionLiveView
 
     view = FusionLiveView()
     with view:
-        async for event in engine.events(messages, **options):
+        async for event in engine.events(messages, options):
             view.update(event)
     assert view.result is not None
     view.print_summary()

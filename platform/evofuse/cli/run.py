@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -16,9 +17,10 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from evofuse.cli.options import ConfigOption, JsonOption, load
+from evofuse.cli.options import ConfigOption, JsonOption, fusion_options, load
 
 if TYPE_CHECKING:
+    from evofuse.options import FusionOptions
     from evofuse.runtime.runner import RunResult
     from evofuse.services import Services
 
@@ -63,23 +65,17 @@ def run(
     _check_task(task, user, settings.api.max_message_chars)
     services = Services.from_settings(settings)
     services.engine.gateway.start_warm_up()
-    options: dict[str, Any] = {
-        "user": user,
-        "thread_id": thread,
-        "mode": mode,
-        "profile": profile,
-        "skill": skill,
-    }
+    run = RunRequest(user, thread, skill, fusion_options(profile=profile, mode=mode))
     try:
         with local_model_running(settings.local_model, quiet=as_json):
             if as_json:
-                result = asyncio.run(_run(services, graph, task, options, None))
+                result = asyncio.run(_run(services, graph, task, run, None))
                 document = {"content": result.answer, "evofuse": result.evofuse_object()}
                 sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
                 return
             view = RunLiveView()
             with view:
-                result = asyncio.run(_run(services, graph, task, options, view.update))
+                result = asyncio.run(_run(services, graph, task, run, view.update))
             view.print_result(result, settings.storage.database_url)
     finally:
         services.close()
@@ -101,11 +97,30 @@ def _check_task(task: str, user: str | None, max_chars: int) -> None:
         )
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """What `evofuse run`'s flags ask for besides the graph and the task."""
+
+    user: str | None
+    thread_id: str | None
+    skill: str | None
+    options: FusionOptions
+
+
 async def _run(
-    services: Services, graph: str, task: str, options: dict[str, Any], on_event: Any
+    services: Services, graph: str, task: str, request: RunRequest, on_event: Any
 ) -> RunResult:
+    await asyncio.to_thread(services.mark_interrupted_runs)  # runs a dead `run` left open
     async with services.runner() as runner:
-        return await runner.run(graph, task, on_event=on_event, **options)
+        return await runner.run(
+            graph,
+            task,
+            options=request.options,
+            on_event=on_event,
+            user=request.user,
+            thread_id=request.thread_id,
+            skill=request.skill,
+        )
 
 
 class RunLiveView:
@@ -175,11 +190,10 @@ class RunLiveView:
         return Group(*parts)
 
     def print_result(self, result: RunResult, database_url: str) -> None:
-        obj = result.evofuse_object()
-        cost = "unknown" if obj["cost_usd"] is None else f"${obj['cost_usd']:.6f}"
+        cost = "unknown" if result.cost_usd is None else f"${result.cost_usd:.6f}"
         self.console.print(
             f"[bold]Run[/] {result.run_id} · {len(result.steps)} step(s) · "
-            f"{obj['latency_ms']:.0f} ms · "
+            f"{result.latency_ms:.0f} ms · "
             f"cost {cost} · recorded in {database_url} (evofuse runs show {result.run_id})"
         )
         Console().print(Markdown(result.answer))

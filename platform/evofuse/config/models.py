@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from evofuse.config.governance import ApiSettings, PrivacySettings, RetentionMode
+from evofuse.errors import UserError
 
 ENV_SECRET_PREFIX = "os.environ/"
 
@@ -75,6 +84,21 @@ class FusionProfile(_Strict):
     max_tokens: int = Field(default=1024, ge=1)
     # EvoFuse extension: how the judge's JSON verdict is requested from the provider.
     judge_output: JudgeOutput = JudgeOutput.JSON_SCHEMA
+    # EvoFuse extension: the whole run (every member, judge and step) must end within this many
+    # seconds, or it fails with `deadline_exceeded` (HTTP 504). None: no overall deadline.
+    deadline_s: float | None = Field(default=None, gt=0)
+
+    @field_validator("models")
+    @classmethod
+    def _distinct(cls, models: list[str]) -> list[str]:
+        # A model listed twice would answer twice under one name: the judge's pick (a model
+        # name) could then return the other copy's text.
+        twice = sorted({m for m in models if models.count(m) > 1})
+        if twice:
+            raise ValueError(
+                f"models lists {', '.join(twice)} more than once; list each model_name once"
+            )
+        return models
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -85,9 +109,50 @@ class FusionProfile(_Strict):
             )
         if self.mode not in JUDGELESS_MODES and self.judge is None and len(self.models) > 1:
             raise ValueError(f"mode {self.mode.value!r} needs a judge: add `judge: <model_name>`")
-        if len(set(self.models)) != len(self.models):
-            raise ValueError("models lists the same model twice; list each model_name once")
         return self
+
+    def overridden(
+        self,
+        name: str,
+        *,
+        mode: FusionMode | None = None,
+        models: Sequence[str] | None = None,
+        judge: str | None = None,
+    ) -> FusionProfile:
+        """This profile (called `name`) with one call's overrides, built by this model's own
+        validation: every rule a profile of the configuration file obeys applies to a request.
+
+        Raises a `UserError` whose `param` is the overridden field at fault. (The model names
+        are checked against `model_list` by `Settings.profile`.)
+        """
+        update: dict[str, Any] = {}
+        if mode is not None:
+            update["mode"] = mode
+        if models:
+            update["models"] = list(models)
+            if self.quorum is not None:  # a smaller pool keeps a quorum it can reach
+                update["quorum"] = min(self.quorum, len(models))
+        if judge:
+            update["judge"] = judge
+        if not update:
+            return self
+        try:
+            return FusionProfile.model_validate({**self.model_dump(), **update})
+        except ValidationError as exc:
+            problems, fields = [], []
+            for error in exc.errors():
+                loc = [str(part) for part in error["loc"]]
+                # A rule over several fields (a judge for the mode) is blamed on an override.
+                field = (
+                    loc[0] if loc else next(f for f in ("mode", "models", "judge") if f in update)
+                )
+                fields.append(field)
+                problems.append(f"{field}: {error['msg'].removeprefix('Value error, ')}")
+            raise UserError(
+                f"The overrides of fusion profile {name!r} are invalid: {'; '.join(problems)}",
+                hint="Change or drop the overridden fields; the profile's own rules apply.",
+                param=fields[0],
+            ) from None
 
     @property
     def effective_quorum(self) -> int:
@@ -262,17 +327,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _cross_references(self) -> Self:
-        names = [d.model_name for d in self.model_list]
-        known = set(names)
         for profile_name, profile in self.fusion.profiles.items():
-            where = f"fusion.profiles.{profile_name}"
-            for model in profile.models:
-                if model not in known:
-                    raise ValueError(_unknown_model(f"{where}.models", model, names))
-            for key in ("judge", "fallback_judge"):
-                model = getattr(profile, key)
-                if model is not None and model not in known:
-                    raise ValueError(_unknown_model(f"{where}.{key}", model, names))
+            unknown = self._unknown_models(profile)
+            if unknown:
+                key, message = unknown[0]
+                raise ValueError(f"fusion.profiles.{profile_name}.{key}: {message}")
         if (
             self.evolution.profile is not None
             and self.evolution.profile not in self.fusion.profiles
@@ -282,6 +341,34 @@ class Settings(BaseSettings):
                 f"({', '.join(sorted(self.fusion.profiles))})"
             )
         return self
+
+    def _unknown_models(self, profile: FusionProfile) -> list[tuple[str, str]]:
+        """(key, why) for each model a profile names that model_list does not define."""
+        names = [d.model_name for d in self.model_list]
+        found = [("models", m) for m in profile.models if m not in names]
+        found += [
+            (key, model)
+            for key in ("judge", "fallback_judge")
+            if (model := getattr(profile, key)) is not None and model not in names
+        ]
+        return [(key, _unknown_model(model, names)) for key, model in found]
+
+    def profile(
+        self,
+        name: str,
+        *,
+        mode: FusionMode | None = None,
+        models: Sequence[str] | None = None,
+        judge: str | None = None,
+    ) -> FusionProfile:
+        """Fusion profile `name` with one call's overrides, held to every rule the
+        configuration's own profiles are: `FusionProfile`'s validators and `model_list`."""
+        profile = self.fusion.profiles[name].overridden(name, mode=mode, models=models, judge=judge)
+        unknown = self._unknown_models(profile)
+        if unknown:
+            key, message = unknown[0]
+            raise UserError(f"Unknown {key} for fusion profile {name!r}: {message}", param=key)
+        return profile
 
     def missing_env_secrets(self) -> list[tuple[str, str]]:
         """(key path, variable) for each `os.environ/VAR` reference whose variable is unset."""
@@ -299,8 +386,8 @@ class Settings(BaseSettings):
         return [d.model_dump(exclude_none=True) for d in self.model_list]
 
 
-def _unknown_model(where: str, model: str, names: list[str]) -> str:
+def _unknown_model(model: str, names: list[str]) -> str:
     return (
-        f"{where}: {model!r} is not a model_name in model_list "
+        f"{model!r} is not a model_name in model_list "
         f"(known: {', '.join(names)}); add it to model_list or fix the name"
     )

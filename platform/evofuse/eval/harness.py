@@ -24,6 +24,7 @@ from evofuse.eval.suites import Suite, SuiteItem
 from evofuse.fusion import FusionEngine, FusionResult
 from evofuse.fusion.auto import ARMS, MemoryEvidence, ModeChooser
 from evofuse.llm import Gateway, Message
+from evofuse.options import FusionOptions
 
 ALL_MODES = ("single", "vote", "best-of", "merge", "debate", "auto")
 EVAL_TENANT = "evofuse-eval"
@@ -198,17 +199,15 @@ async def _answer(
         {"role": "system", "content": checks.ANSWER_FORMAT},
         {"role": "user", "content": item.question},
     ]
+    options = FusionOptions(
+        profile=profile_name,
+        mode=arm.mode,
+        models=(arm.model,) if arm.model else None,
+        seed=seed,
+    )
     started = time.perf_counter()
     try:
-        result = await engine.run(
-            messages,
-            profile=profile_name,
-            mode=arm.mode,
-            models=[arm.model] if arm.model else None,
-            seed=seed,
-            skill=item.skill,
-            tenant=EVAL_TENANT,
-        )
+        result = await engine.run(messages, options, skill=item.skill, tenant=EVAL_TENANT)
     except EvoFuseError as exc:  # a failed step is a wrong answer, and the report says why
         failures = getattr(exc, "failures", [])
         return Attempt(

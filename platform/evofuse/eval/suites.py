@@ -19,18 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from evofuse.errors import UserError
+from evofuse.errors import SuiteError
 
 CheckKind = Literal["exact", "number", "contains", "regex", "rg"]
 FILE_CHECKS: tuple[str, ...] = tuple(c for c in get_args(CheckKind) if c != "rg")
 RG_PREFIX = "rg:"
 DEFAULT_RG_SIZE = 20
-
-
-class SuiteError(UserError):
-    """A suite that cannot be read: the message names the file, the line and the fix."""
-
-    code = "invalid_suite"
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from evofuse.errors import CycleNotFoundError, LeaseHeldError
 from evofuse.evolution.report import CycleReport, CycleSummary
-from evofuse.store.evolution import CycleNotFoundError, LeaseHeldError
 
 if TYPE_CHECKING:
     from evofuse.evolution.cycle import EvolutionCycle, Progress

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from evofuse.evolution.report import CycleReport
+from evofuse.options import FusionOptions, ModelSettings
 
 if TYPE_CHECKING:
     from evofuse.services import Services
@@ -107,16 +108,18 @@ async def simulate_and_evolve(
             for n in range(per_user)
         ]
     runs: list[DemoRun] = []
+    options = FusionOptions(sampling=ModelSettings(max_tokens=max_tokens))
     async with services.runner() as runner:
         for user, task, run_id in plan:
-            options: dict[str, Any] = {"user": user, "tenant": "demo"}
-            if skill is not None:
-                options["skill"] = skill
-            if run_id is not None:
-                options["run_id"] = run_id
-            if max_tokens is not None:
-                options["params"] = {"max_tokens": max_tokens}
-            result = await runner.run(graph, task, **options)
+            result = await runner.run(
+                graph,
+                task,
+                options=options,
+                user=user,
+                tenant="demo",
+                skill=skill,
+                run_id=run_id,
+            )
             record_feedback(services.store, run_id=result.run_id, score=score, comment=comment)
             run = DemoRun(
                 user,

@@ -15,9 +15,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from evofuse.errors import ConfigError
+from evofuse.errors import ConfigError, LeaseHeldError
 from evofuse.evolution.report import CycleReport
-from evofuse.store.evolution import LeaseHeldError
 
 if TYPE_CHECKING:
     from evofuse.services import Services

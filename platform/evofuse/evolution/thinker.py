@@ -17,6 +17,7 @@ from typing import Any
 from evofuse.config import FusionMode
 from evofuse.evolution.structured import response_format
 from evofuse.fusion import FusionEngine, FusionResult
+from evofuse.options import FusionOptions, ModelSettings
 from evofuse.skills.spec import SkillSpec
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
@@ -90,17 +91,25 @@ class Thinker:
         what: str,
         instructions: str | None = None,
         mode: str | None = None,
-        **params: Any,
+        response_format: dict[str, Any] | None = None,
     ) -> tuple[FusionResult, float]:
-        options: dict[str, Any] = {"profile": self.profile, "max_tokens": self.max_tokens}
-        if mode is not None:
-            options["mode"] = mode
-        options.update(params)
+        options = FusionOptions.parse(
+            {
+                "profile": self.profile,
+                "mode": mode,
+                # A provider without structured output answers from the prompt alone.
+                "sampling": ModelSettings(
+                    max_tokens=self.max_tokens,
+                    response_format=response_format,
+                    drop_params=response_format is not None,
+                ),
+            }
+        )
         async with self._lock:
-            estimate = self.engine.estimate(messages, **options)
+            estimate = self.engine.estimate(messages, options)
             self.budget.reserve(estimate.total_usd, what)
         try:
-            result = await self.engine.run(messages, instructions=instructions, **options)
+            result = await self.engine.run(messages, options, instructions=instructions)
         except BaseException:
             # A failed call's cost is unknown to us here; the reservation is released.
             self.budget.settle(estimate.total_usd, 0.0)
@@ -131,16 +140,14 @@ class Thinker:
         """
         self.prompt_versions.add(prompt_id)
         _, profile = self.engine.resolve_profile(self.profile)
-        params: dict[str, Any] = {}
+        fmt = None
         if schema is not None:
             fmt = response_format(profile.judge_output, schema_name, schema)
-            if fmt is not None:
-                params = {"response_format": fmt, "drop_params": True}
         mode = None
         if profile.mode is not FusionMode.SINGLE and len(profile.models) > 1:
             mode = FusionMode.BEST_OF.value
         result, cost = await self._fuse(
-            [{"role": "user", "content": prompt}], what=what, mode=mode, **params
+            [{"role": "user", "content": prompt}], what=what, mode=mode, response_format=fmt
         )
         texts = [result.content] + [
             c.content

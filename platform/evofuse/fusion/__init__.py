@@ -10,19 +10,28 @@ from evofuse.fusion.events import (
     MemberFinished,
     RoundStarted,
 )
-from evofuse.fusion.types import CandidateResult, CandidateScore, FusionResult, JudgeResult
+from evofuse.fusion.types import (
+    CandidateResult,
+    CandidateScore,
+    CandidateSummary,
+    FusionResult,
+    JudgeResult,
+    JudgeSummary,
+)
 
 __all__ = [
     "AnswerDelta",
     "AnswerReset",
     "CandidateResult",
     "CandidateScore",
+    "CandidateSummary",
     "Finished",
     "FusionEngine",
     "FusionEvent",
     "FusionResult",
     "JudgeResult",
     "JudgeStarted",
+    "JudgeSummary",
     "MemberFinished",
     "RoundStarted",
 ]

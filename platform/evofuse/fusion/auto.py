@@ -72,7 +72,10 @@ TenantStats = Mapping[str, Mapping[FusionMode, ArmStats]]
 class ModeEvidence(Protocol):
     """Where `auto` reads rated outcomes (the SQL store, or an evaluation's own tally)."""
 
-    def mode_stats(self, skill: str | None) -> TenantStats: ...
+    def mode_stats(self, skill: str | None, version_id: int | None = None) -> TenantStats:
+        """Evidence for `skill`; `version_id` (the chosen skill version) names the skill
+        exactly when there are several of that name (a global one and a tenant's own)."""
+        ...
 
 
 @dataclass
@@ -92,7 +95,8 @@ class MemoryEvidence:
         arms = self.by_skill.setdefault(skill, {}).setdefault(tenant, {})
         arms.setdefault(mode, ArmStats()).add(score, cost_usd)
 
-    def mode_stats(self, skill: str | None) -> TenantStats:
+    def mode_stats(self, skill: str | None, version_id: int | None = None) -> TenantStats:
+        del version_id  # an evaluation's skills are names: one skill per name
         return self.by_skill.get(skill, {})
 
 
@@ -246,8 +250,11 @@ class ModeChooser:
         skill: str | None,
         tenant: str | None,
         seed: int | str,
+        skill_version_id: int | None = None,
     ) -> ModeChoice:
-        stats = self.evidence.mode_stats(skill) if self.evidence is not None else {}
+        stats = (
+            self.evidence.mode_stats(skill, skill_version_id) if self.evidence is not None else {}
+        )
         return choose(
             profile, pooled(stats, tenant, self.policy), seed=seed, skill=skill, policy=self.policy
         )

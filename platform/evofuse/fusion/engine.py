@@ -6,13 +6,11 @@ import asyncio
 import functools
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from evofuse.config import FusionMode, FusionProfile, Settings
-from evofuse.config.models import JUDGELESS_MODES
-from evofuse.errors import AllMembersFailedError, UnknownProfileError, UserError
+from evofuse.errors import AllMembersFailedError, UnknownProfileError
 from evofuse.fusion import budget, judge, vote
 from evofuse.fusion.auto import ModeChoice, ModeChooser
 from evofuse.fusion.dispatch import MemberCall, dispatch
@@ -30,19 +28,25 @@ from evofuse.fusion.prompts import load_prompt
 from evofuse.fusion.rounds import aggregate, candidate_of, latest_answers
 from evofuse.fusion.types import CandidateResult, FusionResult, JudgeResult
 from evofuse.llm import CallResult, Gateway, LLMCallError, Message, ModelGateway
+from evofuse.options import DEFAULT_OPTIONS, FusionOptions, ModelSettings, with_shorthand
 from evofuse.telemetry.calls import TracingGateway, call_role
 from evofuse.telemetry.tracing import configure_tracing
 
 
 @dataclass
 class _Plan:
-    """A resolved request: which profile, with per-call overrides applied."""
+    """A resolved call: which profile, with this call's overrides and model settings applied."""
 
     name: str
     profile: FusionProfile
     messages: list[Message]
-    params: dict[str, Any]
+    settings: ModelSettings  # every member call's, `max_tokens` always set
     seed: int
+
+    @property
+    def max_tokens(self) -> int:
+        assert self.settings.max_tokens is not None
+        return self.settings.max_tokens
 
 
 class FusionEngine:
@@ -67,24 +71,64 @@ class FusionEngine:
 
     # -- public API -------------------------------------------------------------------------
 
-    async def run(self, messages: Sequence[Message], **options: Any) -> FusionResult:
-        """Fuse one step and return the result (see `events` for the options)."""
+    async def run(
+        self,
+        messages: Sequence[Message],
+        options: FusionOptions | None = None,
+        *,
+        profile: str | None = None,
+        mode: FusionMode | str | None = None,
+        models: Sequence[str] | None = None,
+        judge: str | None = None,
+        seed: int | None = None,
+        instructions: str | None = None,
+        skill: str | None = None,
+        tenant: str | None = None,
+        run_id: str | None = None,
+    ) -> FusionResult:
+        """Fuse one step and return the result (see `events`).
+
+        The Python edge: `profile`, `mode`, `models`, `judge` and `seed` are a shorthand for
+        the same fields of `options`, validated here (a `UserError` names the field).
+        """
+        options = with_shorthand(
+            options, profile=profile, mode=mode, models=models, judge=judge, seed=seed
+        )
         # Nobody reads the deltas here: a non-streamed judge call saves ~0.35 ms per chunk.
-        options.setdefault("stream_answer", False)
-        async for event in self.events(messages, **options):
+        async for event in self.events(
+            messages,
+            options,
+            instructions=instructions,
+            stream_answer=False,
+            skill=skill,
+            tenant=tenant,
+            run_id=run_id,
+        ):
             if isinstance(event, Finished):
                 return event.result
         raise AssertionError("fusion ended without a result")  # pragma: no cover
 
     async def stream(
-        self, messages: Sequence[Message], **options: Any
+        self,
+        messages: Sequence[Message],
+        options: FusionOptions | None = None,
+        *,
+        profile: str | None = None,
+        mode: FusionMode | str | None = None,
+        models: Sequence[str] | None = None,
+        judge: str | None = None,
+        seed: int | None = None,
+        instructions: str | None = None,
     ) -> AsyncIterator[str | FusionResult]:
-        """Text deltas of the final answer, then the full `FusionResult`.
+        """Text deltas of the final answer, then the full `FusionResult` (shorthand as `run`).
 
         If the judge breaks off mid-answer, the fallback's answer follows and the result is
         flagged `degraded`; the result's `content` is always the authoritative answer.
         """
-        async for event in self.events(messages, **options):
+        options = with_shorthand(
+            options, profile=profile, mode=mode, models=models, judge=judge, seed=seed
+        )
+        async for event in self.events(messages, options, instructions=instructions):
             if isinstance(event, AnswerDelta):
                 yield event.text
             elif isinstance(event, Finished):
@@ -93,38 +137,39 @@ class FusionEngine:
     async def events(
         self,
         messages: Sequence[Message],
+        options: FusionOptions = DEFAULT_OPTIONS,
         *,
-        profile: str | None = None,
-        mode: FusionMode | str | None = None,
-        models: Sequence[str] | None = None,
-        judge: str | None = None,
         instructions: str | None = None,
-        seed: int | None = None,
         stream_answer: bool = True,
         skill: str | None = None,
+        skill_version_id: int | None = None,
         tenant: str | None = None,
         run_id: str | None = None,
-        **params: Any,
     ) -> AsyncIterator[FusionEvent]:
         """Run one step, yielding progress events and finally `Finished(result)`.
 
         `messages` is a full OpenAI messages list; `instructions` (e.g. a skill's text) is added
-        to the system message of every member. `params` (max_tokens, temperature, stop, …) go to
-        every member call. With `stream_answer`, a synthesizing judge is streamed and its answer
-        arrives as `AnswerDelta`s while it is written; without, as one delta at the end.
-        Mode `auto` picks a mode from the rated runs of `skill` as seen by `tenant`; seeded by
-        `run_id` when given, so every step of a run gets the same mode from the same evidence.
+        to the system message of every member. `options` names the profile, overrides it and
+        carries the model settings every member call gets. With `stream_answer`, a
+        synthesizing judge is streamed and its answer arrives as `AnswerDelta`s while it is
+        written; without, as one delta at the end. Mode `auto` picks a mode from the rated runs
+        of `skill` as seen by `tenant` (`skill_version_id`, the version the run uses, tells
+        skills of one name in different scopes apart); seeded by `run_id` when given, so every
+        step of a run gets the same mode from the same evidence.
         """
-        plan = self._plan(messages, profile, mode, models, judge, instructions, seed, params)
+        plan = self._plan(messages, options, instructions)
         choice = None
         if plan.profile.mode is FusionMode.AUTO:  # reads the store: off the event loop
-            choose = functools.partial(self.mode_chooser.choose, skill=skill, tenant=tenant)
+            choose = functools.partial(
+                self.mode_chooser.choose,
+                skill=skill,
+                skill_version_id=skill_version_id,
+                tenant=tenant,
+            )
             choice = await asyncio.to_thread(choose, plan.profile, seed=run_id or plan.seed)
             plan.profile = plan.profile.model_copy(update={"mode": choice.mode})
         if plan.profile.max_cost_usd is not None:  # tokenizing every prompt costs; only if needed
-            est = budget.estimate(
-                self.gateway, plan.profile, plan.messages, plan.params["max_tokens"]
-            )
+            est = budget.estimate(self.gateway, plan.profile, plan.messages, plan.max_tokens)
             budget.enforce(plan.name, plan.profile, est)
         run = _Run(self, plan, stream_answer=stream_answer)
         run.mode_choice = choice
@@ -132,23 +177,16 @@ class FusionEngine:
             yield event
 
     def estimate(
-        self,
-        messages: Sequence[Message],
-        *,
-        profile: str | None = None,
-        mode: FusionMode | str | None = None,
-        models: Sequence[str] | None = None,
-        judge: str | None = None,
-        **params: Any,
+        self, messages: Sequence[Message], options: FusionOptions = DEFAULT_OPTIONS
     ) -> budget.CostEstimate:
         """The worst-case cost of one step with these options, without calling a model.
 
-        Raises the `UserError`s `events` would (unknown profile, mode or model, bad messages,
-        over `max_cost_usd`), so a server can refuse a request before it starts streaming.
+        Raises the `UserError`s `events` would (unknown profile or model, overrides the
+        profile's rules refuse, bad messages, over `max_cost_usd`), so a server can refuse a
+        request before it starts streaming.
         """
-        params = {k: v for k, v in params.items() if k != "seed"}
-        plan = self._plan(messages, profile, mode, models, judge, None, 0, params)
-        est = budget.estimate(self.gateway, plan.profile, plan.messages, plan.params["max_tokens"])
+        plan = self._plan(messages, options, None)
+        est = budget.estimate(self.gateway, plan.profile, plan.messages, plan.max_tokens)
         budget.enforce(plan.name, plan.profile, est)
         return est
 
@@ -159,63 +197,28 @@ class FusionEngine:
         except KeyError:
             known = ", ".join(sorted(self.settings.fusion.profiles))
             raise UnknownProfileError(
-                f"Unknown fusion profile {name!r}", hint=f"Use one of: {known}"
+                f"Unknown fusion profile {name!r}", hint=f"Use one of: {known}", param="profile"
             ) from None
 
     # -- request resolution -----------------------------------------------------------------
 
     def _plan(
-        self,
-        messages: Sequence[Message],
-        profile_name: str | None,
-        mode: FusionMode | str | None,
-        models: Sequence[str] | None,
-        judge_model: str | None,
-        instructions: str | None,
-        seed: int | None,
-        params: dict[str, Any],
+        self, messages: Sequence[Message], options: FusionOptions, instructions: str | None
     ) -> _Plan:
-        name, base = self.resolve_profile(profile_name)
-        update: dict[str, Any] = {}
-        if mode is not None:
-            try:
-                update["mode"] = FusionMode(mode)
-            except ValueError:
-                modes = ", ".join(m.value for m in FusionMode)
-                raise UserError(
-                    f"Unknown fusion mode {mode!r}", hint=f"Use one of: {modes}"
-                ) from None
-        if models:
-            self._check_models(models, "models")
-            update["models"] = list(models)
-            update["quorum"] = min(base.effective_quorum, len(models))
-        if judge_model:
-            self._check_models([judge_model], "judge")
-            update["judge"] = judge_model
-        profile = base.model_copy(update=update)
-        if (
-            profile.mode not in JUDGELESS_MODES
-            and profile.judge is None
-            and len(profile.models) > 1
-        ):
-            raise UserError(f"Mode {profile.mode.value!r} needs a judge; profile {name!r} has none")
-        params = {k: v for k, v in params.items() if v is not None}
-        params.setdefault("max_tokens", profile.max_tokens)
+        name, _ = self.resolve_profile(options.profile)
+        profile = self.settings.profile(
+            name, mode=options.mode, models=options.models, judge=options.judge
+        )
+        max_tokens = options.sampling.max_tokens or profile.max_tokens
         return _Plan(
             name=name,
             profile=profile,
             messages=with_instructions(validate_messages(messages), instructions),
-            params=params,
-            seed=seed if seed is not None else random.SystemRandom().randrange(2**31),
+            settings=options.sampling.model_copy(update={"max_tokens": max_tokens}),
+            seed=options.seed
+            if options.seed is not None
+            else random.SystemRandom().randrange(2**31),
         )
-
-    def _check_models(self, names: Sequence[str], what: str) -> None:
-        unknown = [n for n in names if n not in self.gateway.model_names]
-        if unknown:
-            raise UserError(
-                f"Unknown {what}: {', '.join(unknown)}",
-                hint=f"Use model_name entries of model_list: {', '.join(self.gateway.model_names)}",
-            )
 
 
 class _Run:
@@ -292,7 +295,7 @@ class _Run:
     # -- members ----------------------------------------------------------------------------
 
     async def _round(
-        self, round_: int, models: Sequence[str], make_call: Any
+        self, round_: int, models: Sequence[str], make_call: Callable[[str], MemberCall]
     ) -> AsyncIterator[FusionEvent]:
         yield RoundStarted(round_, list(models))
         calls: list[tuple[str, MemberCall]] = [(m, make_call(m)) for m in models]
@@ -305,12 +308,15 @@ class _Run:
     def _first_call(self, model: str) -> MemberCall:
         async def call() -> CallResult:
             return await self.gateway.complete(
-                model, self.plan.messages, timeout_s=self.profile.timeout_s, **self.plan.params
+                model,
+                self.plan.messages,
+                timeout_s=self.profile.timeout_s,
+                settings=self.plan.settings,
             )
 
         return call
 
-    def _revise_call(self, latest: Sequence[CandidateResult]) -> Any:
+    def _revise_call(self, latest: Sequence[CandidateResult]) -> Callable[[str], MemberCall]:
         prompt = load_prompt("debate_revise")
         if prompt.id not in self.prompt_versions:
             self.prompt_versions.append(prompt.id)
@@ -327,7 +333,7 @@ class _Run:
 
             async def call() -> CallResult:
                 return await self.gateway.complete(
-                    model, messages, timeout_s=self.profile.timeout_s, **self.plan.params
+                    model, messages, timeout_s=self.profile.timeout_s, settings=self.plan.settings
                 )
 
             return call
@@ -346,7 +352,7 @@ class _Run:
                         model,
                         self.plan.messages,
                         timeout_s=self.profile.timeout_s,
-                        **self.plan.params,
+                        settings=self.plan.settings,
                     )
                 yield AnswerDelta(final.content)
             else:
@@ -355,7 +361,7 @@ class _Run:
                         model,
                         self.plan.messages,
                         timeout_s=self.profile.timeout_s,
-                        **self.plan.params,
+                        settings=self.plan.settings,
                     ):
                         if isinstance(item, CallResult):
                             final = item
@@ -470,23 +476,21 @@ class _Run:
         self, model: str, messages: list[Message], ballot: judge.Ballot
     ) -> AsyncIterator[str | CallResult]:
         mode = self.profile.mode
-        params: dict[str, Any] = {
-            "max_tokens": budget.judge_max_tokens(mode, self.plan.params["max_tokens"]),
-            "temperature": 0,
-            "drop_params": True,  # providers without structured output just get the prompt
-        }
-        fmt = judge.response_format(self.profile.judge_output, mode, ballot.labels)
-        if fmt is not None:
-            params["response_format"] = fmt
+        settings = ModelSettings(
+            max_tokens=budget.judge_max_tokens(mode, self.plan.max_tokens),
+            temperature=0,
+            response_format=judge.response_format(self.profile.judge_output, mode, ballot.labels),
+            drop_params=True,  # providers without structured output just get the prompt
+        )
         with call_role("judge"):
             if mode is FusionMode.BEST_OF or not self.stream_answer:
                 # best-of has nothing to stream: its answer is a candidate, known from the verdict
                 yield await self.gateway.complete(
-                    model, messages, timeout_s=self.profile.timeout_s, **params
+                    model, messages, timeout_s=self.profile.timeout_s, settings=settings
                 )
                 return
             async for item in self.gateway.stream(
-                model, messages, timeout_s=self.profile.timeout_s, **params
+                model, messages, timeout_s=self.profile.timeout_s, settings=settings
             ):
                 yield item
 

@@ -1,4 +1,11 @@
-"""Result objects of a fusion step; their JSON is the `evofuse` object of the public contract."""
+"""Result objects of a fusion step: what the engine produces, the recorder stores and the API
+serialises (its `evofuse` object).
+
+`CandidateSummary` and `JudgeSummary` are the fields the API's `evofuse` object shows of a
+candidate and a verdict; the engine's `CandidateResult` and `JudgeResult` extend them. A field
+declared with a summary type serialises only the summary's fields (pydantic serialises by the
+declared type), so the API holds the engine's own objects and no copy is made.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +20,22 @@ CandidateStatus = Literal["ok", "error", "timeout", "cancelled"]
 JudgeStatus = Literal["ok", "error", "timeout", "skipped"]
 
 
-class CandidateResult(BaseModel):
-    """One pool member's answer (in debate: its latest answer, with totals over all rounds)."""
+class CandidateSummary(BaseModel):
+    """A pool member's call as the API's `evofuse.candidates` shows it (not its text)."""
 
     model: str
     status: CandidateStatus
-    content: str | None = None
     latency_ms: float
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = None
     error: str | None = None
+
+
+class CandidateResult(CandidateSummary):
+    """One pool member's answer (in debate: its latest answer, with totals over all rounds)."""
+
+    content: str | None = None
     round: int = 0  # debate round that produced `content` (0 = first answers)
 
 
@@ -33,16 +45,21 @@ class CandidateScore(BaseModel):
     score: float
 
 
-class JudgeResult(BaseModel):
-    """What the judge (or the fallback that replaced it) decided, and what that cost."""
+class JudgeSummary(BaseModel):
+    """The verdict as the API's `evofuse.judge` shows it."""
 
     model: str | None
     status: JudgeStatus
     latency_ms: float = 0.0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
     cost_usd: float | None = None
     winner: str | None = None  # model name of the best candidate
+
+
+class JudgeResult(JudgeSummary):
+    """What the judge (or the fallback that replaced it) decided, and what that cost."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
     scores: list[CandidateScore] = Field(default_factory=list)
     rationale: str | None = None
     error: str | None = None
@@ -71,7 +88,3 @@ class FusionResult(BaseModel):
     prompt_versions: list[str] = Field(default_factory=list)
     # Set when the request asked for mode `auto`: the mode it ran in (`mode`) and why.
     mode_choice: ModeChoice | None = None
-
-    def contract_dict(self) -> dict[str, object]:
-        """The JSON-ready `evofuse` response object (see the README), plus `content`."""
-        return self.model_dump(mode="json")

@@ -1,13 +1,7 @@
 """The only place that talks to LiteLLM (enforced by ruff's banned-api rule)."""
 
-from evofuse.llm.gateway import (
-    CallResult,
-    Gateway,
-    LLMCallError,
-    Message,
-    Price,
-    preload_in_background,
-)
+from evofuse.errors import LLMCallError
+from evofuse.llm.gateway import CallResult, Gateway, Message, Price, preload_in_background
 from evofuse.llm.protocol import ModelGateway
 from evofuse.llm.redact import Redactor
 

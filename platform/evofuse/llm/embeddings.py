@@ -7,15 +7,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from evofuse.errors import EvoFuseError
+from evofuse.errors import EmbeddingCallError
 from evofuse.llm.redact import Redactor
-
-
-class EmbeddingCallError(EvoFuseError):
-    """The embedding provider failed or answered with something that is not an embedding."""
-
-    code = "embedding_failed"
-    http_status = 502
 
 
 def embed_texts(model: str, texts: Sequence[str], **litellm_params: Any) -> list[list[float]]:

@@ -16,14 +16,17 @@ import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from evofuse.errors import CallStatus, LLMCallError
 from evofuse.llm.redact import Redactor
+from evofuse.options import ModelSettings
+
+DEFAULT_SETTINGS = ModelSettings()
 
 log = logging.getLogger("evofuse.llm")
 
 Message = dict[str, Any]
-CallStatus = Literal["error", "timeout"]
 
 
 def _import_litellm() -> Any:
@@ -56,17 +59,6 @@ class CallResult:
     cost_usd: float | None  # None: no price known for this model (never a made-up 0)
     latency_ms: float
     finish_reason: str | None = None
-
-
-class LLMCallError(Exception):
-    """A model call that failed; `message` is safe to show and store (secrets redacted)."""
-
-    def __init__(self, model: str, status: CallStatus, message: str, latency_ms: float) -> None:
-        super().__init__(f"{model}: {status}: {message}")
-        self.model = model
-        self.status: CallStatus = status
-        self.message = message
-        self.latency_ms = latency_ms
 
 
 @dataclass(frozen=True)
@@ -213,7 +205,7 @@ class Gateway:
         messages: Sequence[Message],
         *,
         timeout_s: float,
-        **params: Any,
+        settings: ModelSettings = DEFAULT_SETTINGS,
     ) -> CallResult:
         """One non-streaming call; raises `LLMCallError` for every kind of failure."""
         try:
@@ -224,7 +216,10 @@ class Gateway:
         try:
             async with asyncio.timeout(timeout_s):
                 response = await self.router.acompletion(
-                    model=model_name, messages=list(messages), timeout=timeout_s, **params
+                    model=model_name,
+                    messages=list(messages),
+                    timeout=timeout_s,
+                    **settings.call_kwargs(),
                 )
         except TimeoutError:
             raise self._failure(
@@ -251,7 +246,7 @@ class Gateway:
         messages: Sequence[Message],
         *,
         timeout_s: float,
-        **params: Any,
+        settings: ModelSettings = DEFAULT_SETTINGS,
     ) -> AsyncIterator[str | CallResult]:
         """Yield text deltas as they arrive, then one final `CallResult` with the whole answer."""
         try:
@@ -270,7 +265,7 @@ class Gateway:
                     timeout=timeout_s,
                     stream=True,
                     stream_options={"include_usage": True},
-                    **params,
+                    **settings.call_kwargs(),
                 )
                 async for chunk in response:
                     if getattr(chunk, "usage", None):

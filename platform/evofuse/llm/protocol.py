@@ -8,9 +8,10 @@ answers in-process from a script, for unit tests and users' own tests (as pydant
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
-from evofuse.llm.gateway import CallResult, Message
+from evofuse.llm.gateway import DEFAULT_SETTINGS, CallResult, Message
+from evofuse.options import ModelSettings
 
 
 class ModelGateway(Protocol):
@@ -35,11 +36,21 @@ class ModelGateway(Protocol):
     def count_tokens(self, model_name: str, messages: Sequence[Message]) -> int: ...
 
     async def complete(
-        self, model_name: str, messages: Sequence[Message], *, timeout_s: float, **params: Any
+        self,
+        model_name: str,
+        messages: Sequence[Message],
+        *,
+        timeout_s: float,
+        settings: ModelSettings = DEFAULT_SETTINGS,
     ) -> CallResult:
-        """One call, answered whole."""
+        """One call, answered whole, with these model settings (none by default)."""
 
     def stream(
-        self, model_name: str, messages: Sequence[Message], *, timeout_s: float, **params: Any
+        self,
+        model_name: str,
+        messages: Sequence[Message],
+        *,
+        timeout_s: float,
+        settings: ModelSettings = DEFAULT_SETTINGS,
     ) -> AsyncIterator[str | CallResult]:
         """Text deltas as they arrive, then one `CallResult` with the whole answer."""

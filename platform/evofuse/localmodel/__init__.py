@@ -3,11 +3,10 @@
 It lets the default configuration (and `make demo`) run a real fusion offline, with no API key.
 """
 
+from evofuse.errors import LocalModelSetupError, LocalModelStartError
 from evofuse.localmodel.server import (
     DEFAULT_LOG_PATH,
     LocalModelServer,
-    LocalModelSetupError,
-    LocalModelStartError,
     Probe,
     default_model_path,
     local_model_running,

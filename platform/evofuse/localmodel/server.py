@@ -25,7 +25,7 @@ import httpx
 from rich.console import Console
 
 from evofuse.config.models import LocalModelSettings
-from evofuse.errors import EvoFuseError, UserError
+from evofuse.errors import LocalModelSetupError, LocalModelStartError
 
 DEFAULT_LOG_PATH = Path(".evofuse/logs/llama-server.log")
 MODEL_ALIAS = "smollm2"  # the id /v1/models reports; llama.cpp serves its one model for any name
@@ -41,19 +41,6 @@ _STOP_GRACE_S = 5.0
 _POLL_S = 0.2
 _LOG_TAIL_LINES = 15
 _LOG_MAX_BYTES = 5_000_000
-
-
-class LocalModelSetupError(UserError):
-    """The local model cannot start because of something the user can fix (install, path, port)."""
-
-    code = "local_model_setup"
-
-
-class LocalModelStartError(EvoFuseError):
-    """The local model server was started but did not become ready."""
-
-    code = "local_model_start_failed"
-    http_status = 503
 
 
 class Probe(enum.Enum):

@@ -7,19 +7,38 @@ own server does), the nodes build it from the configuration themselves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+from collections.abc import Mapping
+from dataclasses import InitVar, dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import GetCoreSchemaHandler
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, ValidationError
 from pydantic_core import core_schema
 
+from evofuse.errors import UserError
+from evofuse.options import DEFAULT_OPTIONS, FusionOptions, ModelSettings
 from evofuse.ports import RunInfo, RunRecorder, SkillChooser
 
 if TYPE_CHECKING:
     from evofuse.fusion import FusionEngine
 
 # The ports live in evofuse.ports; code written against this module keeps working.
-__all__ = ["EvoContext", "RunRecorder", "SkillChooser"]
+__all__ = ["Deadline", "EvoContext", "RunRecorder", "SkillChooser"]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a run must be over: `seconds` after it started, `at` on the event loop's clock."""
+
+    seconds: float
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(seconds, asyncio.get_running_loop().time() + seconds)
+
+    def passed(self) -> bool:
+        return asyncio.get_running_loop().time() >= self.at
 
 
 @dataclass
@@ -38,17 +57,37 @@ class EvoContext:
     thread_id: str | None = None
     task: str | None = None  # the last user message, recorded with the run for evolution
     api_key_id: str | None = None  # the authenticated key that sent the run (API only)
-    # Per-call overrides of the fusion (the API's `evofuse` object): mode, profile, models,
-    # judge; `skill` forces a skill by name instead of asking the Selector.
-    profile: str | None = None
-    mode: str | None = None
-    models: list[str] | None = None
-    judge: str | None = None
+    # The fusion options of every step (profile, its overrides, model settings), validated
+    # where the request entered; `skill` forces a skill by name instead of asking the Selector.
+    options: FusionOptions = DEFAULT_OPTIONS
     skill: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)  # temperature, max_tokens, stop, …
     # Stream the final answer as it is written (custom `delta` events). Off when nobody reads
     # the deltas: a streamed judge costs LiteLLM ~0.35 ms of CPU per chunk.
     stream_answer: bool = True
+    # The run's overall deadline, set by `Runner`: a step cancelled once it has passed is
+    # recorded as out of time, not as cancelled by the caller.
+    deadline: Deadline | None = None
+    # The fields a host that does not know EvoFuse passes as they came from its client
+    # (LangGraph's server builds `EvoContext(**client_json)`): validated into `options` here
+    # (replacing it), so they are not kept as fields of their own.
+    profile: InitVar[str | None] = None
+    mode: InitVar[str | None] = None
+    models: InitVar[list[str] | None] = None
+    judge: InitVar[str | None] = None
+    params: InitVar[dict[str, Any] | None] = None
+
+    def __post_init__(
+        self,
+        profile: str | None,
+        mode: str | None,
+        models: list[str] | None,
+        judge: str | None,
+        params: dict[str, Any] | None,
+    ) -> None:
+        given = {"profile": profile, "mode": mode, "models": models, "judge": judge}
+        given = {k: v for k, v in given.items() if v is not None}
+        if given or params:
+            _, self.options = parse_client_context({**given, "params": params or {}})
 
     @classmethod
     def __get_pydantic_core_schema__(
@@ -56,8 +95,6 @@ class EvoContext:
     ) -> core_schema.CoreSchema:
         """The schema hosts show their clients (LangGraph's server and Studio): the fields a
         client may set, not the engine, Selector and recorder EvoFuse supplies."""
-        from evofuse.runtime.defaults import ClientContext
-
         return handler(ClientContext)
 
     def run_info(self) -> RunInfo:
@@ -70,3 +107,57 @@ class EvoContext:
             task=self.task,
             api_key_id=self.api_key_id,
         )
+
+
+class ClientContext(BaseModel):
+    """The context fields a client may send through a host such as LangGraph's server.
+
+    This is the JSON schema such hosts show for `EvoContext` (LangGraph Studio's context form,
+    `assistants.get_schemas`); the engine, Selector, recorder and identity are EvoFuse's to fill.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    user: str | None = Field(default=None, description="End-user id; stored only as a keyed hash.")
+    profile: str | None = Field(default=None, description="Fusion profile of the configuration.")
+    mode: str | None = Field(
+        default=None, description="Fusion mode for every step: best-of, merge, debate, single, …"
+    )
+    models: list[str] | None = Field(default=None, description="Pool members (model_list names).")
+    judge: str | None = Field(default=None, description="Judge model (a model_list name).")
+    skill: str | None = Field(default=None, description="Use this skill instead of the Selector.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Model settings for every member: temperature, …"
+    )
+    stream_answer: bool = Field(
+        default=True, description="Stream the final answer as custom `delta` events."
+    )
+
+
+CLIENT_FIELDS = tuple(ClientContext.model_fields)
+_OVERRIDES = ("profile", "mode", "models", "judge")
+
+
+def parse_client_context(fields: Mapping[str, Any]) -> tuple[ClientContext, FusionOptions]:
+    """A client's context fields, and the `FusionOptions` they ask for (profile, mode, models,
+    judge; `params` are the model settings every member gets). A `UserError` names every field
+    at fault and the fields a client may set."""
+    stage = ""  # the field the errors below are inside of
+    try:
+        client = ClientContext.model_validate(dict(fields))
+        stage = "params."
+        sampling = ModelSettings.model_validate(client.params)
+        stage = ""
+        overrides = client.model_dump(include=set(_OVERRIDES), exclude_none=True)
+        options = FusionOptions.model_validate({**overrides, "sampling": sampling})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{stage}{'.'.join(map(str, e['loc']))}: {e['msg']}".removeprefix(": ")
+            for e in exc.errors()
+        )
+        raise UserError(
+            f"Invalid run context: {problems}",
+            hint=f"Context fields a client may set: {', '.join(CLIENT_FIELDS)}; "
+            "`params` takes model settings (temperature, top_p, max_tokens, stop, …).",
+        ) from None
+    return client, options

@@ -22,41 +22,14 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from evofuse.options import DEFAULT_OPTIONS, FusionOptions
+from evofuse.runtime.context import ClientContext, EvoContext, parse_client_context
 
-from evofuse.errors import UserError
-from evofuse.runtime.context import EvoContext
+__all__ = ["ClientContext", "complete_context", "needs_completion", "reset", "shared_services"]
 
 if TYPE_CHECKING:
     from evofuse.services import Services
 
-
-class ClientContext(BaseModel):
-    """The context fields a client may send through a host such as LangGraph's server.
-
-    This is the JSON schema such hosts show for `EvoContext` (LangGraph Studio's context form,
-    `assistants.get_schemas`); the engine, Selector, recorder and identity are EvoFuse's to fill.
-    """
-
-    model_config = ConfigDict(extra="ignore")
-
-    user: str | None = Field(default=None, description="End-user id; stored only as a keyed hash.")
-    profile: str | None = Field(default=None, description="Fusion profile of the configuration.")
-    mode: str | None = Field(
-        default=None, description="Fusion mode for every step: best-of, merge, debate, single, …"
-    )
-    models: list[str] | None = Field(default=None, description="Pool members (model_list names).")
-    judge: str | None = Field(default=None, description="Judge model (a model_list name).")
-    skill: str | None = Field(default=None, description="Use this skill instead of the Selector.")
-    params: dict[str, Any] = Field(
-        default_factory=dict, description="Model settings for every member: temperature, …"
-    )
-    stream_answer: bool = Field(
-        default=True, description="Stream the final answer as custom `delta` events."
-    )
-
-
-_CLIENT_FIELDS = tuple(ClientContext.model_fields)
 
 _lock = threading.Lock()
 _services: dict[str, Services] = {}
@@ -83,8 +56,9 @@ def shared_services() -> Services:
         if services is None:
             services = Services.from_settings(load_settings(key))
             _start_local_model(services)
+            services.mark_interrupted_runs()  # this process starts serving runs
             # Everything a run touches, now: the first run must not pay for it inside a step.
-            _ = services.recorder, services.selector, services.hasher
+            _ = services.selector, services.hasher
             services.engine.gateway.warm_up()
             _services[key] = services
         return services
@@ -112,10 +86,11 @@ async def complete_context(context: object, config: Mapping[str, Any] | None) ->
     """An `EvoContext` with engine, Selector and recorder from the configuration.
 
     `context` is what the graph was invoked with: None, a mapping or an `EvoContext` of client
-    fields. `config` is LangGraph's run configuration (graph id, thread id, authenticated user).
+    fields (its options already validated). `config` is LangGraph's run configuration (graph
+    id, thread id, authenticated user).
     """
     services = await asyncio.to_thread(shared_services)
-    given = _client_fields(context)
+    given = _client_context(context)
     configurable: Mapping[str, Any] = (config or {}).get("configurable") or {}
     tenant = str(configurable.get("langgraph_auth_user_id") or "")
     return EvoContext(
@@ -125,33 +100,30 @@ async def complete_context(context: object, config: Mapping[str, Any] | None) ->
         graph_id=str(configurable.get("graph_id") or _graph_name(config) or "custom"),
         tenant=tenant,
         thread_id=_str_or_none(configurable.get("thread_id")),
-        **{**given, "user": services.hasher(tenant, given.get("user"))},
+        user=services.hasher(tenant, given.user),
+        skill=given.skill,
+        stream_answer=given.stream_answer,
+        options=given.options,
     )
 
 
-def _client_fields(context: object) -> dict[str, Any]:
-    if context is None:
-        return {}
-    if isinstance(context, EvoContext):
-        values = {f.name: getattr(context, f.name) for f in dataclasses.fields(context)}
-    elif isinstance(context, Mapping):
-        values = dict(context)
-    else:
-        return {}
-    defaults = EvoContext()
-    given = {
-        name: values[name]
-        for name in _CLIENT_FIELDS
-        if name in values and values[name] != getattr(defaults, name)
-    }
-    try:
-        return ClientContext.model_validate(given).model_dump(include=set(given))
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise UserError(
-            f"Invalid run context: {problems}",
-            hint=f"Context fields a client may set: {', '.join(_CLIENT_FIELDS)}.",
-        ) from None
+@dataclasses.dataclass(frozen=True)
+class _Given:
+    """What the client chose: its end user (raw), a skill, streaming, the fusion options."""
+
+    user: str | None = None
+    skill: str | None = None
+    stream_answer: bool = True
+    options: FusionOptions = DEFAULT_OPTIONS
+
+
+def _client_context(context: object) -> _Given:
+    if isinstance(context, EvoContext):  # the host built it: options validated on the way
+        return _Given(context.user, context.skill, context.stream_answer, context.options)
+    if not isinstance(context, Mapping):
+        return _Given()
+    client, options = parse_client_context(context)
+    return _Given(client.user, client.skill, client.stream_answer, options)
 
 
 def _graph_name(config: Mapping[str, Any] | None) -> str | None:

@@ -19,7 +19,7 @@ from langchain_core.messages import AIMessage, convert_to_openai_messages
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
-from evofuse.errors import UserError
+from evofuse.errors import DeadlineExceededError, UserError
 from evofuse.fusion import Finished
 from evofuse.runtime.context import EvoContext
 from evofuse.runtime.defaults import complete_context, needs_completion
@@ -224,24 +224,26 @@ async def _fuse(
     skill = state.get("skill")
     index = len(current_steps({**state, "run_id": run_id}))
     name = spec.get("name") or f"step-{index + 1}"
-    step_mode = ctx.mode or spec.get("mode") or (skill or {}).get("mode")
+    # The request's mode wins, then this step's, then the skill's, then the profile's.
+    options = ctx.options
+    step_mode = spec.get("mode") or (skill or {}).get("mode")
+    if options.mode is None and step_mode:
+        options = options.replace(mode=step_mode)
     messages = _step_messages(state, run_id, spec)
     write = runtime.stream_writer
-    write(step_event(index, name, step_mode))
+    write(step_event(index, name, options.mode.value if options.mode else None))
     result = None
     try:
         async for event in ctx.engine.events(
             messages,
-            profile=ctx.profile,
-            mode=step_mode,
-            models=ctx.models,
-            judge=ctx.judge,
+            options,
             instructions=(skill or {}).get("instructions") or None,
             stream_answer=ctx.stream_answer,
-            skill=(skill or {}).get("name"),  # mode `auto` learns per skill, per tenant, per run
+            # Mode `auto` learns per skill (this exact one, by its version), per tenant.
+            skill=(skill or {}).get("name"),
+            skill_version_id=(skill or {}).get("version_id"),
             tenant=ctx.tenant,
             run_id=run_id,
-            **ctx.params,
         ):
             progress = fusion_event(event, index, final=final)
             if progress is not None:
@@ -250,7 +252,10 @@ async def _fuse(
                 result = event.result
     except BaseException as exc:
         if ctx.recorder is not None:
-            await _off_loop(ctx.recorder.step_failed, run_id, index, name, exc)
+            why: BaseException = exc
+            if isinstance(exc, asyncio.CancelledError) and ctx.deadline and ctx.deadline.passed():
+                why = DeadlineExceededError(ctx.deadline.seconds)  # out of time, not cancelled
+            await _off_loop(ctx.recorder.step_failed, run_id, index, name, why)
         raise
     assert result is not None
     if ctx.recorder is not None:
@@ -261,7 +266,7 @@ async def _fuse(
         "name": name,
         "mode": result.mode.value,
         "content": result.content,
-        "fusion": result.contract_dict(),
+        "fusion": result.model_dump(mode="json"),
     }
     out: dict[str, Any] = {**update, "steps": [record]}
     if final:

@@ -17,19 +17,7 @@ from typing import Any
 
 from langgraph.pregel import Pregel
 
-from evofuse.errors import EvoFuseError, UserError
-
-
-class UnknownGraphError(UserError):
-    code = "unknown_graph"
-    http_status = 404
-
-
-class GraphLoadError(EvoFuseError):
-    """A registered graph could not be imported or is not a compiled graph."""
-
-    code = "graph_load_failed"
-    http_status = 500
+from evofuse.errors import GraphLoadError, UnknownGraphError, UserError
 
 
 class GraphRegistry:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, aclosing
+from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -22,57 +21,23 @@ from langgraph.pregel import Pregel
 from langgraph.types import Durability, StreamMode
 
 from evofuse.config import Settings
+from evofuse.errors import DeadlineExceededError
 from evofuse.fusion import FusionEngine
 from evofuse.identity import UserHasher
+from evofuse.options import DEFAULT_OPTIONS, FusionOptions
 from evofuse.runtime.checkpoint import open_checkpointer
-from evofuse.runtime.context import EvoContext, RunRecorder, SkillChooser
+from evofuse.runtime.context import Deadline, EvoContext, RunRecorder, SkillChooser
 from evofuse.runtime.nodes import STATUS_BY_RUNNER
 from evofuse.runtime.registry import GraphRegistry
-from evofuse.runtime.state import SkillChoice, StepRecord
+from evofuse.runtime.results import RunResult, StepResult
 from evofuse.tasks import task_text
 from evofuse.telemetry import run_span
 from evofuse.telemetry.tracing import end_status
 
+__all__ = ["EventHandler", "Messages", "RunResult", "Runner", "StepResult"]
+
 Messages = str | Sequence[dict[str, Any]]
 EventHandler = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class RunResult:
-    """The outcome of one graph run."""
-
-    run_id: str
-    graph: str
-    thread_id: str
-    answer: str
-    skill: SkillChoice | None
-    steps: list[StepRecord] = field(default_factory=list)
-
-    def evofuse_object(self) -> dict[str, Any]:
-        """The API's `evofuse` object: the final step's fusion, the skill, totals, and `steps`."""
-        final = self.steps[-1]["fusion"] if self.steps else {}
-        costs = [s["fusion"].get("cost_usd") for s in self.steps]
-        skill = None
-        if self.skill:
-            skill = {"name": self.skill.get("name"), "version": self.skill.get("version")}
-        return {
-            "run_id": self.run_id,
-            "graph": self.graph,
-            "thread_id": self.thread_id,
-            "mode": final.get("mode"),
-            "profile": final.get("profile"),
-            "skill": skill,
-            "candidates": final.get("candidates", []),
-            "judge": final.get("judge"),
-            "cost_usd": None if any(c is None for c in costs) else sum(c for c in costs if c),
-            "latency_ms": sum(s["fusion"].get("latency_ms", 0.0) for s in self.steps),
-            "prompt_tokens": sum(s["fusion"].get("prompt_tokens", 0) for s in self.steps),
-            "completion_tokens": sum(s["fusion"].get("completion_tokens", 0) for s in self.steps),
-            "steps": [
-                {"index": s["index"], "name": s["name"], "mode": s["mode"], "fusion": s["fusion"]}
-                for s in self.steps
-            ],
-        }
 
 
 class Runner:
@@ -138,23 +103,29 @@ class Runner:
         graph_id: str | Pregel[Any, Any, Any, Any],
         messages: Messages,
         *,
+        options: FusionOptions = DEFAULT_OPTIONS,
         user: str | None = None,
         tenant: str | None = None,
         thread_id: str | None = None,
         run_id: str | None = None,
         api_key_id: str | None = None,
+        skill: str | None = None,
+        stream_answer: bool = True,
         stream_mode: Sequence[StreamMode] = ("custom", "values"),
-        **overrides: Any,
     ) -> AsyncIterator[tuple[str, Any]]:
         """Run a graph, yielding `(stream_mode, chunk)` pairs; the run's status is always recorded.
 
-        `overrides` are EvoContext fields: profile, mode, models, judge, skill, params.
-        `api_key_id` is the key the server authenticated, recorded with the run.
+        `options` (profile, its overrides, model settings) reach every step as they are;
+        `skill` forces a skill by name. `api_key_id` is the key the server authenticated,
+        recorded with the run. A run past its deadline (`options.deadline_s`, else the
+        profile's `deadline_s`) is stopped and raises `DeadlineExceededError`.
         """
         graph = self.graph(graph_id)
         graph_name = graph_id if isinstance(graph_id, str) else graph.name
         run_id = run_id or uuid.uuid4().hex
         thread_id = thread_id or run_id
+        deadline_s = self.deadline_s(options)
+        deadline = Deadline.after(deadline_s) if deadline_s is not None else None
         ctx = EvoContext(
             engine=self.engine,
             selector=self.selector,
@@ -165,7 +136,10 @@ class Runner:
             thread_id=thread_id,
             task=task_text(messages),
             api_key_id=api_key_id,
-            **overrides,
+            options=options,
+            skill=skill,
+            stream_answer=stream_answer,
+            deadline=deadline,
         )
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
@@ -177,20 +151,40 @@ class Runner:
         # LangGraph warns when given a durability it cannot use (no checkpointer).
         durability: Durability | None = self.durability if graph.checkpointer else None
         status, error = "succeeded", None
+        chunks = cast(
+            "AsyncGenerator[tuple[str, Any], None]",
+            graph.astream(
+                state,
+                config=config,
+                context=ctx,
+                stream_mode=list(stream_mode),
+                durability=durability,
+            ),
+        )
         # Current while the graph runs, so LangGraph's node tasks (and their steps and model
         # calls) start inside it: one trace per run.
         with run_span(run_id, graph_name, tenant) as span:
             try:
-                async for mode, chunk in graph.astream(
-                    state,
-                    config=config,
-                    context=ctx,
-                    stream_mode=list(stream_mode),
-                    durability=durability,
-                ):
-                    yield mode, chunk
+                async with aclosing(chunks):
+                    while True:
+                        # The deadline covers the graph's work, never the caller's use of a chunk.
+                        limit = asyncio.timeout_at(deadline.at if deadline else None)
+                        try:
+                            async with limit:
+                                mode, chunk = await anext(chunks)
+                        except StopAsyncIteration:
+                            break
+                        except TimeoutError:
+                            if not limit.expired():
+                                raise
+                            assert deadline is not None
+                            raise DeadlineExceededError(deadline.seconds) from None
+                        yield mode, chunk
             except (asyncio.CancelledError, GeneratorExit):
                 status, error = "cancelled", "the caller cancelled the run"
+                raise
+            except DeadlineExceededError as exc:
+                status, error = "failed", f"{exc.code}: {exc.message}"
                 raise
             except BaseException as exc:
                 status, error = "failed", f"{type(exc).__name__}: {exc}"
@@ -203,30 +197,52 @@ class Runner:
                         asyncio.to_thread(self.recorder.finish, run_id, status, error)
                     )
 
+    def deadline_s(self, options: FusionOptions) -> float | None:
+        """The run's overall deadline: the request's, else its profile's (None: no deadline)."""
+        if options.deadline_s is not None:
+            return options.deadline_s
+        profile = self.settings.fusion.profiles.get(
+            options.profile or self.settings.fusion.default_profile
+        )
+        return profile.deadline_s if profile is not None else None
+
     async def run(
         self,
         graph_id: str | Pregel[Any, Any, Any, Any],
         messages: Messages,
         *,
+        options: FusionOptions = DEFAULT_OPTIONS,
         on_event: EventHandler | None = None,
-        **options: Any,
+        user: str | None = None,
+        tenant: str | None = None,
+        thread_id: str | None = None,
+        run_id: str | None = None,
+        api_key_id: str | None = None,
+        skill: str | None = None,
+        stream_answer: bool | None = None,
     ) -> RunResult:
-        """Run a graph to the end and return its answer; `on_event` sees the progress events."""
-        run_id = options.pop("run_id", None) or uuid.uuid4().hex
-        # Without a reader for the progress events, the answer need not be streamed.
-        options.setdefault("stream_answer", on_event is not None)
+        """Run a graph to the end and return its result; `on_event` sees the progress events.
+
+        Without a reader for the progress events the answer is not streamed, unless
+        `stream_answer` says otherwise.
+        """
+        run_id = run_id or uuid.uuid4().hex
         final: dict[str, Any] = {}
-        async for mode, chunk in self.stream(graph_id, messages, run_id=run_id, **options):
+        async for mode, chunk in self.stream(
+            graph_id,
+            messages,
+            options=options,
+            user=user,
+            tenant=tenant,
+            thread_id=thread_id,
+            run_id=run_id,
+            api_key_id=api_key_id,
+            skill=skill,
+            stream_answer=on_event is not None if stream_answer is None else stream_answer,
+        ):
             if mode == "custom" and on_event is not None:
                 on_event(chunk)
             elif mode == "values":
                 final = chunk
-        steps = [s for s in final.get("steps", []) if s["run_id"] == run_id]
-        return RunResult(
-            run_id=run_id,
-            graph=graph_id if isinstance(graph_id, str) else graph_id.name,
-            thread_id=options.get("thread_id") or run_id,
-            answer=final.get("answer", ""),
-            skill=final.get("skill"),
-            steps=steps,
-        )
+        graph = graph_id if isinstance(graph_id, str) else graph_id.name
+        return RunResult.from_state(run_id, graph, thread_id or run_id, final)

@@ -3,12 +3,12 @@
 Only this package talks to Chroma.
 """
 
-from evofuse.skills.bundle import Bundle, BundleError, BundleFile, read_bundle
+from evofuse.errors import BundleError, EmbeddingMismatchError, SkillNotFoundError
+from evofuse.skills.bundle import Bundle, BundleFile, read_bundle
 from evofuse.skills.embeddings import Embedder, LiteLLMEmbedder, MiniLMEmbedder, make_embedder
-from evofuse.skills.index import EmbeddingMismatchError, SkillIndex, chroma_client
+from evofuse.skills.index import SkillIndex, chroma_client
 from evofuse.skills.library import Library, Published, SearchResult
 from evofuse.skills.models import Context, LoadedSkill, SkillInfo, VersionInfo, VersionStats
-from evofuse.skills.queries import SkillNotFoundError
 from evofuse.skills.selector import (
     HYBRID,
     LibrarySkillChooser,

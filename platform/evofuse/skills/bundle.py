@@ -14,6 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from evofuse.errors import BundleError
 from evofuse.skills.spec import SKILL_FILE, Issue
 
 # Tool droppings, not skill content: a re-import after running a script must not be a new version.
@@ -79,10 +80,6 @@ class Bundle:
             mode = dest.stat().st_mode
             exec_bits = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
             dest.chmod(mode | exec_bits if f.executable else mode & ~exec_bits)
-
-
-class BundleError(ValueError):
-    """A bundle path or size that is not allowed."""
 
 
 def check_relative_path(path: str) -> None:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import numpy.typing as npt
 
-from evofuse.errors import ConfigError, UserError
+from evofuse.errors import ConfigError, EmbeddingMismatchError
 from evofuse.skills.embeddings import Embedder
 from evofuse.skills.hits import Hit, Rows, with_changes
 from evofuse.skills.lexical import LexicalStats, words
@@ -52,13 +52,6 @@ _HNSW: dict[str, Any] = {
     "ef_construction": 200,
     "ef_search": _EF_SEARCH,
 }
-
-
-class EmbeddingMismatchError(UserError):
-    """The index was built by another embedding backend or dimension."""
-
-    code = "embedding_mismatch"
-    http_status = 409
 
 
 def chroma_client(location: str) -> ClientAPI:

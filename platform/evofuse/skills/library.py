@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, func, select
 
-from evofuse.errors import StaleVersionError, UserError
+from evofuse.errors import SkillNotFoundError, StaleVersionError, UserError
 from evofuse.skills.bundle import Bundle
 from evofuse.skills.index import COLLECTION, IndexEntry, SkillIndex, chroma_client
 from evofuse.skills.models import (
@@ -26,7 +26,6 @@ from evofuse.skills.models import (
     VersionStats,
 )
 from evofuse.skills.queries import (
-    SkillNotFoundError,
     find_identity,
     load_version,
     make_active,

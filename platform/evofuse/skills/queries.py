@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, func, select
 
-from evofuse.errors import UserError
+from evofuse.errors import SkillNotFoundError, UserError
 from evofuse.skills.bundle import Bundle, BundleFile
 from evofuse.skills.models import Context, LoadedSkill, VersionInfo
 from evofuse.skills.spec import parse_skill_md
@@ -12,11 +12,6 @@ from evofuse.store import OutcomeRow, Scope, SkillFileRow, SkillRow, SkillVersio
 
 # The most specific skill wins when names collide: a user's own, then the tenant's, then global.
 _PRECEDENCE = {Scope.USER.value: 0, Scope.TENANT.value: 1, Scope.GLOBAL.value: 2}
-
-
-class SkillNotFoundError(UserError):
-    code = "skill_not_found"
-    http_status = 404
 
 
 def find_identity(

@@ -147,6 +147,17 @@ class Selector:
         self.library = library
         self.config = config or SelectorConfig()
         self._rng = np.random.default_rng(seed)
+        # The runtime selects from worker threads at once. numpy's generator is not thread-safe,
+        # so each draw holds this lock, and only the draw: index queries and SQL run in parallel.
+        self._rng_lock = threading.Lock()
+
+    def _uniform(self) -> float:
+        with self._rng_lock:
+            return float(self._rng.random())
+
+    def _beta(self, alpha: float, beta: float) -> float:
+        with self._rng_lock:
+            return float(self._rng.beta(alpha, beta))
 
     def select(
         self,
@@ -188,7 +199,7 @@ class Selector:
             return _none(
                 f"no skill is relevant enough ({best} < {self.config.threshold})", default_mode
             )
-        explore = bool(self._rng.random() < self.config.exploration)
+        explore = self._uniform() < self.config.exploration
         candidates = self._rank(relevant, context, explore)
         if not candidates:
             return _none("the matching skills have no live version", default_mode)
@@ -344,7 +355,7 @@ class Selector:
             alpha += weight * level.total
             beta += weight * (level.n - level.total)
         mean = alpha / (alpha + beta)
-        sample = float(self._rng.beta(alpha, beta))
+        sample = self._beta(alpha, beta)
         assert row.id is not None
         return VersionScore(
             version=row.version,
@@ -392,31 +403,23 @@ class LibrarySkillChooser:
         # `store` is the composition root's handle on the same database; outcomes are read
         # through the library's own store, so it is not needed here.
         del store
+        # Thread-safe: the runtime calls choose() from worker threads, concurrently.
         self.selector = Selector(library, config, seed=seed)
-        # The runtime calls choose() from worker threads; the Selector's RNG is not thread-safe.
-        self._lock = threading.Lock()
         # Versions are immutable, so a parsed version can be kept for the process's lifetime.
         self._load = functools.lru_cache(maxsize=256)(library.load_version)
-        self.last: Selection | None = None  # the latest decision with its breakdown, for views
 
     def rank(self, task: str, *, tenant: str) -> Selection:
         """The Selector's decision for `task` with every candidate it weighed (the dashboard's
-        search box); nothing is recorded and `last` is left alone."""
-        with self._lock:
-            return self.selector.select([{"role": "user", "content": task}], tenant=tenant)
+        search box); nothing is recorded."""
+        return self.selector.select([{"role": "user", "content": task}], tenant=tenant)
 
     def choose(
         self, task: str, *, tenant: str | None, user: str | None, skill: str | None
     ) -> SkillChoice | None:
         """`user` is already hashed by the runtime; returns None for "no skill"."""
-        with self._lock:
-            selection = self.selector.select(
-                [{"role": "user", "content": task}],
-                tenant=tenant or "",
-                user_hash=user,
-                skill=skill,
-            )
-            self.last = selection
+        selection = self.selector.select(
+            [{"role": "user", "content": task}], tenant=tenant or "", user_hash=user, skill=skill
+        )
         if selection.version_id is None:
             return None
         loaded = self._load(selection.version_id)

@@ -19,7 +19,7 @@ from sqlalchemy import update as sa_update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from evofuse.errors import UserError
+from evofuse.errors import CycleNotFoundError, LeaseHeldError
 from evofuse.store.db import Store
 from evofuse.store.processes import local_owner_alive
 from evofuse.store.skills import SkillRow, utcnow
@@ -115,23 +115,6 @@ class CanaryRow(SQLModel, table=True):
 # -- the lease -----------------------------------------------------------------------------
 
 
-class LeaseHeldError(UserError):
-    """Another process holds the evolution lease: one cycle at a time."""
-
-    code = "evolution_running"
-    http_status = 409
-
-    def __init__(self, holder: str, cycle_id: int | None, since: datetime, until: datetime):
-        self.holder, self.cycle_id, self.since, self.until = holder, cycle_id, since, until
-        cycle = f" (cycle {cycle_id})" if cycle_id is not None else ""
-        super().__init__(
-            f"An evolution cycle is already running{cycle}: the lease is held by {holder} "
-            f"since {since.isoformat(timespec='seconds')}.",
-            hint="Wait for it to finish. A holder that died on this host is replaced at once; "
-            f"one on another host keeps the lease until {until.isoformat(timespec='seconds')}.",
-        )
-
-
 @dataclass(frozen=True)
 class Lease:
     name: str
@@ -203,11 +186,6 @@ def release_lease(store: Store, lease: Lease) -> None:
 
 
 # -- cycle reports -------------------------------------------------------------------------
-
-
-class CycleNotFoundError(UserError):
-    code = "evolution_run_not_found"
-    http_status = 404
 
 
 def start_cycle(store: Store, *, trigger: str, dry_run: bool, holder: str) -> int:

@@ -11,9 +11,9 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Column, DateTime, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel, col, select
 
+from evofuse.errors import RunNotFoundError
 from evofuse.store.db import Store
 from evofuse.store.outcomes import OutcomeRow, OutcomeSource
-from evofuse.store.run_queries import RunNotFoundError
 from evofuse.store.runs import RunRow
 from evofuse.store.skills import utcnow
 

@@ -4,12 +4,16 @@ Only ratings count (`POST /v1/feedback`, which the API accepts from the run's ow
 the judge's scores: the judge scores nothing in `single` and `vote`, and it is part of the modes
 being compared. Ratings are grouped by the run's tenant so that `auto` can cap each other
 tenant's weight (see `evofuse.fusion.auto`).
+
+A skill is the skill row behind the run's `skill_version_id`, every version of it: a tenant's
+own skill and a global one of the same name are two skills, and never share evidence.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy import ColumnElement
 from sqlmodel import col, select
 
 from evofuse.config import FusionMode
@@ -17,6 +21,7 @@ from evofuse.fusion.auto import ArmStats, TenantStats
 from evofuse.store.db import Store
 from evofuse.store.feedback import FeedbackRow
 from evofuse.store.runs import RunRow, StepRow
+from evofuse.store.skills import SkillVersionRow
 
 # Newest ratings per skill that are read; older ones stop counting.
 MAX_RATINGS = 5000
@@ -33,15 +38,29 @@ class SqlModeEvidence:
     def store(self) -> Store:
         return self._store if isinstance(self._store, Store) else self._store()
 
-    def mode_stats(self, skill: str | None) -> TenantStats:
-        """tenant -> mode -> evidence, from the newest rated runs of `skill` (None: no skill).
+    def mode_stats(self, skill: str | None, version_id: int | None = None) -> TenantStats:
+        """tenant -> mode -> evidence, from the newest rated runs of a skill: the one whose
+        version `version_id` is, else (a skill this library does not hold) runs that recorded
+        the name `skill` and no version; None and None: runs without a skill.
 
         A run counts only when all its finished steps ran in one mode.
         """
-        skill_filter = (
-            col(RunRow.skill_name).is_(None) if skill is None else (col(RunRow.skill_name) == skill)
-        )
         with self.store.session() as session:
+            skill_filter: ColumnElement[bool]
+            if version_id is not None:
+                version = session.get(SkillVersionRow, version_id)
+                if version is None:
+                    return {}
+                versions = select(SkillVersionRow.id).where(
+                    SkillVersionRow.skill_id == version.skill_id
+                )
+                skill_filter = col(RunRow.skill_version_id).in_(versions)
+            elif skill is None:
+                skill_filter = col(RunRow.skill_name).is_(None)
+            else:
+                skill_filter = (col(RunRow.skill_name) == skill) & col(RunRow.skill_version_id).is_(
+                    None
+                )
             ratings = session.exec(
                 select(FeedbackRow.run_id, FeedbackRow.score, RunRow.tenant, RunRow.cost_usd)
                 .join(RunRow, col(RunRow.id) == col(FeedbackRow.run_id))

@@ -7,13 +7,10 @@ from typing import Any
 
 from sqlmodel import col, func, select
 
+from evofuse.errors import RunNotFoundError
 from evofuse.store.db import Store
 from evofuse.store.runs import CandidateRow, RunRow, StepRow, VerdictRow
 from evofuse.store.skills import SkillRow, SkillVersionRow
-
-
-class RunNotFoundError(LookupError):
-    pass
 
 
 def run_summary(run: RunRow) -> dict[str, Any]:

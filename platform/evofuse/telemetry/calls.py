@@ -15,8 +15,10 @@ from typing import Any
 
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from evofuse.llm.gateway import CallResult, LLMCallError, Message
+from evofuse.errors import LLMCallError
+from evofuse.llm.gateway import DEFAULT_SETTINGS, CallResult, Message
 from evofuse.llm.protocol import ModelGateway
+from evofuse.options import ModelSettings
 from evofuse.telemetry.tracing import tracer
 
 _role: ContextVar[str] = ContextVar("evofuse_call_role", default="call")
@@ -68,12 +70,17 @@ class TracingGateway:
     # -- traced calls ---------------------------------------------------------------------------
 
     async def complete(
-        self, model_name: str, messages: Sequence[Message], *, timeout_s: float, **params: Any
+        self,
+        model_name: str,
+        messages: Sequence[Message],
+        *,
+        timeout_s: float,
+        settings: ModelSettings = DEFAULT_SETTINGS,
     ) -> CallResult:
-        with self._span(model_name, messages, params) as span:
+        with self._span(model_name, messages, settings) as span:
             try:
                 result = await self.inner.complete(
-                    model_name, messages, timeout_s=timeout_s, **params
+                    model_name, messages, timeout_s=timeout_s, settings=settings
                 )
             except BaseException as exc:
                 _failed(span, exc)
@@ -82,12 +89,17 @@ class TracingGateway:
             return result
 
     async def stream(
-        self, model_name: str, messages: Sequence[Message], *, timeout_s: float, **params: Any
+        self,
+        model_name: str,
+        messages: Sequence[Message],
+        *,
+        timeout_s: float,
+        settings: ModelSettings = DEFAULT_SETTINGS,
     ) -> AsyncIterator[str | CallResult]:
-        with self._span(model_name, messages, params) as span:
+        with self._span(model_name, messages, settings) as span:
             try:
                 async for item in self.inner.stream(
-                    model_name, messages, timeout_s=timeout_s, **params
+                    model_name, messages, timeout_s=timeout_s, settings=settings
                 ):
                     if isinstance(item, CallResult):
                         self._finished(span, item)
@@ -98,7 +110,7 @@ class TracingGateway:
 
     @contextmanager
     def _span(
-        self, model_name: str, messages: Sequence[Message], params: dict[str, Any]
+        self, model_name: str, messages: Sequence[Message], settings: ModelSettings
     ) -> Iterator[Span]:
         role = _role.get()
         attributes: dict[str, Any] = {
@@ -106,9 +118,10 @@ class TracingGateway:
             "gen_ai.request.model": model_name,
             "evofuse.role": role,
         }
-        for key in ("temperature", "max_tokens", "top_p", "seed"):
-            if isinstance(params.get(key), int | float):
-                attributes[f"gen_ai.request.{key}"] = params[key]
+        for key in ("temperature", "max_tokens", "top_p"):
+            value = getattr(settings, key)
+            if value is not None:
+                attributes[f"gen_ai.request.{key}"] = value
         if self.include_content:
             attributes["evofuse.prompt"] = json.dumps(list(messages), default=str)
         # Not made current: a call has no children, and a span made current inside a stream

@@ -27,8 +27,10 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from evofuse.llm import CallResult, LLMCallError, Message
-from evofuse.llm.gateway import CallStatus
+from evofuse.errors import CallStatus, LLMCallError
+from evofuse.llm import CallResult, Message
+from evofuse.llm.gateway import DEFAULT_SETTINGS
+from evofuse.options import ModelSettings
 from evofuse.testing.replies import answer_text, usage
 from evofuse.testing.script import (
     ModelBehavior,
@@ -92,19 +94,29 @@ class ScriptedGateway:
     # -- calls -------------------------------------------------------------------------------
 
     async def complete(
-        self, model_name: str, messages: Sequence[Message], *, timeout_s: float, **params: Any
+        self,
+        model_name: str,
+        messages: Sequence[Message],
+        *,
+        timeout_s: float,
+        settings: ModelSettings = DEFAULT_SETTINGS,
     ) -> CallResult:
         result: CallResult | None = None
-        async for item in self._call(model_name, messages, timeout_s, params, stream=False):
+        async for item in self._call(model_name, messages, timeout_s, settings, stream=False):
             if isinstance(item, CallResult):
                 result = item
         assert result is not None
         return result
 
     async def stream(
-        self, model_name: str, messages: Sequence[Message], *, timeout_s: float, **params: Any
+        self,
+        model_name: str,
+        messages: Sequence[Message],
+        *,
+        timeout_s: float,
+        settings: ModelSettings = DEFAULT_SETTINGS,
     ) -> AsyncIterator[str | CallResult]:
-        async for item in self._call(model_name, messages, timeout_s, params, stream=True):
+        async for item in self._call(model_name, messages, timeout_s, settings, stream=True):
             yield item
 
     async def _call(
@@ -112,13 +124,19 @@ class ScriptedGateway:
         model: str,
         messages: Sequence[Message],
         timeout_s: float,
-        params: dict[str, Any],
+        settings: ModelSettings,
         *,
         stream: bool,
     ) -> AsyncIterator[str | CallResult]:
         started = time.perf_counter()
         behavior = self.script.behavior(model)
-        body = {"model": model, "messages": list(messages), "stream": stream, **params}
+        # The request body an OpenAI-compatible upstream would get (what tests assert on).
+        body = {
+            "model": model,
+            "messages": list(messages),
+            "stream": stream,
+            **settings.call_kwargs(),
+        }
         record = self.log.start(model, body)
 
         def failure(status: CallStatus, message: str) -> LLMCallError:

@@ -19,8 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from evofuse.api.deps import get_state
 from evofuse.api.errors import ApiError, from_evofuse, run_not_found, validation_message
-from evofuse.errors import EvoFuseError
-from evofuse.store.run_queries import RunNotFoundError
+from evofuse.errors import EvoFuseError, RunNotFoundError
 from evofuse.ui.render import page
 from evofuse.ui.session import COOKIE_PATH, CsrfError, LoginRequired, principal_or_none
 

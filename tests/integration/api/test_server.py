@@ -75,6 +75,11 @@ def test_a_client_that_leaves_a_stream_cancels_the_run(live_db: LiveServer) -> N
         live_db.wait_for_status("leaver", run_id, "running")
     # Leaving the block closed the connection mid-stream.
     live_db.wait_for_status("leaver", run_id, "cancelled")
+    # The step the client left is cancelled too, not failed.
+    steps = live_db.run("leaver", run_id)["steps"]
+    assert [(s["status"], s["error"]) for s in steps] == [
+        ("cancelled", "the caller cancelled the run")
+    ]
     assert live_db.upstream.wait_until(lambda _: _hung_up(live_db, before), timeout_s=10)
 
 
@@ -91,6 +96,8 @@ def test_a_client_that_gives_up_on_a_plain_request_cancels_the_run(live_db: Live
     runs = httpx.get(f"{live_db.v1}/runs", headers=live_db.auth("impatient"), timeout=10)
     [run] = runs.json()["data"]
     live_db.wait_for_status("impatient", run["run_id"], "cancelled")
+    steps = live_db.run("impatient", run["run_id"])["steps"]
+    assert [s["status"] for s in steps] == ["cancelled"]
     assert live_db.upstream.wait_until(lambda _: _hung_up(live_db, before), timeout_s=10)
 
 

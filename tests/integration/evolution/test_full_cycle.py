@@ -47,7 +47,7 @@ def test_three_users_poor_outcomes_lead_to_an_improved_version_that_is_selected(
     chooser = LibrarySkillChooser(env.library, seed=1)
     task = "Review this SQL query and migration for slow plans and locking risks"
     choice = chooser.choose(task, tenant="other", user="dave", skill=None)
-    assert choice is not None and choice["version"] == 2, chooser.last
+    assert choice is not None and choice["version"] == 2, choice
     assert FIX in choice["instructions"]
     assert [v.status for v in env.library.versions("sql-review")] == ["active", "candidate"]
 

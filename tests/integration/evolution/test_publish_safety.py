@@ -14,12 +14,13 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from evofuse.cli.app import app
+from evofuse.errors import LeaseHeldError
 from evofuse.evolution.cycle import EvolutionCycle
 from evofuse.fusion import FusionEngine
 from evofuse.skills import Library, LibrarySkillChooser, MiniLMEmbedder
 from evofuse.skills.index import COLLECTION, SkillIndex, chroma_client
 from evofuse.store import SkillVersionRow, Store
-from evofuse.store.evolution import CanaryRow, LeaseHeldError
+from evofuse.store.evolution import CanaryRow
 from tests.integration.evolution.conftest import SKILL, Env, poor_outcomes
 
 TASK = "Review this SQL query and migration for slow plans and locking risks"

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from evofuse.options import FusionOptions
 from evofuse.store import Store
 from evofuse.store import keys as key_store
 from evofuse.store.keys import create_key, find_key, get_key, hash_key, revoke_key
@@ -181,7 +182,7 @@ async def test_daily_budget_is_a_429_and_spend_is_the_real_cost(api: Api) -> Non
 
 async def test_concurrent_requests_reserve_their_worst_case_first(api: Api) -> None:
     estimate = api.services.engine.estimate(
-        [{"role": "user", "content": "What is 2 + 2?"}], profile="p"
+        [{"role": "user", "content": "What is 2 + 2?"}], FusionOptions(profile="p")
     ).total_usd
     budget = estimate * 2.5
     api.key("edge", daily_budget_usd=budget)

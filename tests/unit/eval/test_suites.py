@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from evofuse.errors import UserError
-from evofuse.eval.suites import SuiteError, load_suite
+from evofuse.errors import SuiteError, UserError
+from evofuse.eval.suites import load_suite
 
 
 def write(tmp_path: Path, *lines: str) -> Path:

@@ -7,13 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from evofuse.errors import ConfigError
+from evofuse.errors import ConfigError, LeaseHeldError
 from evofuse.evolution import scheduler
 from evofuse.evolution.gate import shingles, tools
 from evofuse.evolution.thinker import Budget, BudgetExhausted, parse_json_object
 from evofuse.skills.spec import parse_skill_md
 from evofuse.store import utcnow
-from evofuse.store.evolution import LeaseHeldError, canary_bucket
+from evofuse.store.evolution import canary_bucket
 
 
 @pytest.mark.parametrize(

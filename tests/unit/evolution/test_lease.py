@@ -8,13 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from evofuse.errors import LeaseHeldError
 from evofuse.store import Store
-from evofuse.store.evolution import (
-    LeaseHeldError,
-    acquire_lease,
-    release_lease,
-    renew_lease,
-)
+from evofuse.store.evolution import acquire_lease, release_lease, renew_lease
 from tests.support.databases import database_url  # noqa: F401  (sqlite + postgres fixture)
 
 TTL = timedelta(minutes=5)

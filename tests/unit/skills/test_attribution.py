@@ -15,16 +15,20 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from evofuse.config.models import EvolutionSettings
+from evofuse.config.models import EvolutionSettings, FusionMode
 from evofuse.evolution.evidence import EvidenceBuilder, is_held_out
 from evofuse.evolution.pii import default_scrubber
+from evofuse.fusion import FusionEngine
+from evofuse.fusion.auto import AutoPolicy, ModeChooser
 from evofuse.identity import UserHasher
+from evofuse.options import DEFAULT_OPTIONS, FusionOptions
 from evofuse.ports import RunInfo
 from evofuse.runtime.runner import Runner
 from evofuse.skills import Bundle, BundleFile, Context, Library, Scope
 from evofuse.skills.selector import LibrarySkillChooser, SelectorConfig
 from evofuse.store import OutcomeRow, OutcomeSource, make_engine, migrate, utcnow
 from evofuse.store.feedback import record_feedback
+from evofuse.store.mode_outcomes import SqlModeEvidence
 from evofuse.store.recorder import SqlRunRecorder
 from evofuse.store.runs import RunRow
 from evofuse.testing import judge_reply
@@ -92,11 +96,14 @@ def _evidence_run_id() -> str:
     return run_id
 
 
-async def _run(world: World, tenant: str, user: str) -> str:
+async def _run(
+    world: World, tenant: str, user: str, options: FusionOptions = DEFAULT_OPTIONS
+) -> str:
     async with world.runner as runner:
         result = await runner.run(
             "assistant",
             TASK,
+            options=options,
             tenant=tenant,
             user=user,
             skill="sql-review",
@@ -207,6 +214,54 @@ async def test_evolution_evidence_of_each_scope_holds_only_its_runs(world: World
     assert failures == {world.versions["global"]: 0, world.versions["tenant"]: 1} | {
         world.versions["user"]: 0
     }
+
+
+async def test_mode_auto_evidence_of_each_scope_holds_only_its_runs(world: World) -> None:
+    # Tenant ta runs the global sql-review in vote, tenant tb its own sql-review in single.
+    store = world.library.store
+    alice = await _run(world, "ta", "alice", FusionOptions(mode=FusionMode.VOTE))
+    bob = await _run(world, "tb", "bob", FusionOptions(mode=FusionMode.SINGLE))
+    record_feedback(store, run_id=alice, score=1.0, tenant="ta", user_hash=HASHER("ta", "alice"))
+    record_feedback(store, run_id=bob, score=0.0, tenant="tb", user_hash=HASHER("tb", "bob"))
+
+    evidence = SqlModeEvidence(store)
+    global_stats = evidence.mode_stats("sql-review", world.versions["global"])
+    tenant_stats = evidence.mode_stats("sql-review", world.versions["tenant"])
+    assert {t: {m: a.n for m, a in arms.items()} for t, arms in global_stats.items()} == {
+        "ta": {FusionMode.VOTE: 1}
+    }
+    assert {t: {m: a.n for m, a in arms.items()} for t, arms in tenant_stats.items()} == {
+        "tb": {FusionMode.SINGLE: 1}
+    }
+    # A name alone is a skill this library does not hold: none of these runs count for it.
+    assert evidence.mode_stats("sql-review") == {}
+
+    # A run in mode auto reads the evidence of the skill version it runs, not of its name.
+    auto_runner = Runner(
+        world.runner.settings,
+        engine=FusionEngine(
+            world.runner.settings,
+            mode_chooser=ModeChooser(evidence, AutoPolicy(min_trials=1)),
+        ),
+        selector=world.runner.selector,
+        recorder=world.runner.recorder,
+        hasher=HASHER,
+        checkpoints=False,
+    )
+    async with auto_runner as runner:
+        result = await runner.run(
+            "assistant",
+            TASK,
+            options=FusionOptions(mode=FusionMode.AUTO),
+            tenant="tb",
+            user="bob",
+            skill="sql-review",
+        )
+    [step] = result.steps
+    choice = step.fusion.mode_choice
+    assert choice is not None and choice.skill == "sql-review"
+    seen = {arm.mode: arm.n for arm in choice.arms if arm.n}
+    assert seen == {FusionMode.SINGLE: 1}  # tb's own rating; ta's vote rating is another skill
 
 
 def test_migration_backfills_the_version_each_existing_run_used(database_url: str) -> None:  # noqa: F811

@@ -10,8 +10,8 @@ import httpx
 import pytest
 import respx
 
-from evofuse.errors import ConfigError
-from evofuse.llm.embeddings import EmbeddingCallError, embed_texts
+from evofuse.errors import ConfigError, EmbeddingCallError
+from evofuse.llm.embeddings import embed_texts
 from evofuse.skills import (
     EmbeddingMismatchError,
     LiteLLMEmbedder,

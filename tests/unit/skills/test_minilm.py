@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from evofuse.errors import ModelMissingError
 from evofuse.skills import MiniLMEmbedder, make_embedder
-from evofuse.skills.minilm import ModelMissingError, erf, load_minilm, model_dir
+from evofuse.skills.minilm import erf, load_minilm, model_dir
 
 
 def test_reproduces_the_published_similarity_matrix() -> None:

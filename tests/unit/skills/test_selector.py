@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -287,3 +290,26 @@ def test_library_from_settings_can_share_a_store(database_url: str, tmp_path: Pa
     with store.session() as session:  # still open: the library did not own it
         assert session.exec(select(SkillRow)).first() is not None
     store.close()
+
+
+def test_concurrent_choices_overlap_their_lookups(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the random draws are serialized: two runs' index queries (and SQL) overlap."""
+    publish(library, GREETING)
+    chooser = LibrarySkillChooser(library, seed=1)
+    both_inside = threading.Barrier(2, timeout=10)
+    query = library.index.query
+
+    def query_together(*args: Any, **kwargs: Any) -> Any:
+        both_inside.wait()  # breaks (and the choice fails) if the other lookup cannot start
+        return query(*args, **kwargs)
+
+    monkeypatch.setattr(library.index, "query", query_together)
+    text = TASK[0]["content"]
+    with ThreadPoolExecutor(2) as pool:
+        choices = list(
+            pool.map(lambda u: chooser.choose(text, tenant="t", user=u, skill=None), ["a", "b"])
+        )
+    assert [c and c["name"] for c in choices] == ["greeting-card", "greeting-card"]
+    assert not hasattr(chooser, "last")  # no shared state between runs

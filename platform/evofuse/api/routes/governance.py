@@ -16,9 +16,10 @@ from evofuse.api.auth import acting_tenant, actor, require_admin
 from evofuse.api.deps import PrincipalDep, StateDep
 from evofuse.api.errors import ApiError
 from evofuse.api.schemas import ErrorResponse
+from evofuse.errors import UnsafeTextError
 from evofuse.governance.forget import Forgetter
 from evofuse.store import audit
-from evofuse.textcheck import UnsafeTextError, check_text
+from evofuse.textcheck import check_text
 
 router = APIRouter(tags=["governance"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
