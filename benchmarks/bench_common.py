@@ -10,6 +10,7 @@ import random
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -188,3 +189,31 @@ def estimate(values: list[float], q: float, rng: random.Random) -> list[float]:
     """[point, low, high]: the q-th percentile with its bootstrap 95 % interval, rounded."""
     low, high = interval(bootstrap(values, q, rng))
     return [round(percentile(values, q), 1), round(low, 1), round(high, 1)]
+
+
+@contextmanager
+def fresh_postgres(admin_url: str, hint: str) -> Iterator[str]:
+    """A uniquely named database on the PostgreSQL server at `admin_url`, dropped when the block
+    ends; without a server, exit with `hint` (what to do instead)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(
+        admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    )
+    name = f"evofuse_bench_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no server, or no right to create a database
+        admin.dispose()
+        raise SystemExit(
+            f"PostgreSQL is not available at {admin_url} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0]}). {hint}"
+        ) from exc
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -61,7 +61,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,7 @@ from bench_common import (
     Load,
     env,
     estimate,
+    fresh_postgres,
     interval,
     load_average,
     machine_facts,
@@ -108,32 +109,11 @@ def free_port() -> int:
 # --- Part A: replicas ---------------------------------------------------------------------------
 
 
-@contextmanager
-def postgres_database() -> Iterator[str]:
+def postgres_database() -> AbstractContextManager[str]:
     """A uniquely named database on the PostgreSQL server; dropped when the block ends."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    admin = create_engine(
-        PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    return fresh_postgres(
+        PG_ADMIN_URL, "Start it, set EVOFUSE_BENCH_PG_URL, or run --parts b only."
     )
-    name = f"evofuse_bench_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no server, or no right to create a database
-        admin.dispose()
-        raise SystemExit(
-            f"Part A needs PostgreSQL at {PG_ADMIN_URL} ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0]}). Start it, set EVOFUSE_BENCH_PG_URL, or run "
-            "--parts b only."
-        ) from exc
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager

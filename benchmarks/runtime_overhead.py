@@ -41,7 +41,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -52,10 +51,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from bench_common import machine_facts
+from bench_common import fresh_postgres, machine_facts
 from evofuse.config import Settings
 from evofuse.config.loader import settings_from_mapping
 from evofuse.fusion import FusionEngine
@@ -110,28 +107,9 @@ def upstream(script: UpstreamScript) -> AbstractContextManager[str]:
     return upstream_process(script)
 
 
-@contextmanager
-def fresh_postgres() -> Iterator[str]:
+def fresh_postgres_db() -> AbstractContextManager[str]:
     """A throwaway PostgreSQL database (tests/support/databases.py does the same for pytest)."""
-    admin = create_engine(
-        PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    name = f"evofuse_bench_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # any connection failure means "no server here"
-        admin.dispose()
-        raise SystemExit(
-            f"PostgreSQL is not available at {PG_ADMIN_URL} ({type(exc).__name__}). "
-            "Set EVOFUSE_TEST_PG_URL, or pass --backends sqlite."
-        ) from exc
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    return fresh_postgres(PG_ADMIN_URL, "Set EVOFUSE_TEST_PG_URL, or pass --backends sqlite.")
 
 
 @contextmanager
@@ -142,7 +120,7 @@ def database(backend: str) -> Iterator[tuple[str, str]]:
         if backend == "sqlite":
             yield f"sqlite:///{folder}/evofuse.db", chroma
         else:
-            with fresh_postgres() as url:
+            with fresh_postgres_db() as url:
                 yield url, chroma
 
 
