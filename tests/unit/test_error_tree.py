@@ -20,6 +20,8 @@ STAY_WHERE_RAISED = {
     "evolution/cycle.py": {"_LeaseLost"},  # the cycle stops when its lease is taken over
     "evolution/thinker.py": {"BudgetExhausted", "UnparseableAnswer"},  # caught by the cycle
     "evolution/patch.py": {"PatchError"},  # an Evolver proposal the gate refuses, with why
+    # The dashboard's own handlers turn these into a redirect to its login page or a 403 page.
+    "ui/session.py": {"CsrfError", "LoginRequired"},
 }
 
 EXCEPTION_BASES = {"Exception", "ValueError", "LookupError", "RuntimeError", "TypeError"}

@@ -8,6 +8,7 @@ SQL, so the two never stay apart.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -77,6 +78,7 @@ class Library:
         self._sync = sync
         self._index: SkillIndex | None = None
         self._index_factory: Callable[[], SkillIndex] | None = None
+        self._index_lock = threading.Lock()
         if isinstance(index, SkillIndex):
             self._set_index(index)
         else:
@@ -85,8 +87,12 @@ class Library:
     @property
     def index(self) -> SkillIndex:
         if self._index is None:
-            assert self._index_factory is not None
-            self._set_index(self._index_factory())
+            # Concurrent first searches (the API's warm-up and a request, say) must not open
+            # two Chroma clients on one folder: chromadb's embedded client breaks if they race.
+            with self._index_lock:
+                if self._index is None:
+                    assert self._index_factory is not None
+                    self._set_index(self._index_factory())
         assert self._index is not None
         return self._index
 

@@ -82,3 +82,26 @@ def test_outcome_scores_outside_0_1_are_refused(library: Library) -> None:
     with pytest.raises(IntegrityError):
         with library.store.session() as session:
             session.add(OutcomeRow(score=-0.1, **{**common, "source": "judge"}))  # type: ignore[arg-type]
+
+
+def test_concurrent_first_searches_open_the_index_once(library: Library) -> None:
+    """The API's warm-up and a first request may both open the lazy index: one Chroma client."""
+    import threading
+    import time
+
+    opened: list[int] = []
+    real = library.index
+
+    def slow_factory() -> object:
+        opened.append(threading.get_ident())
+        time.sleep(0.2)  # what opening Chroma and the embedding model takes, in small
+        return real
+
+    lazy = Library(library.store, slow_factory, sync=False)  # type: ignore[arg-type]
+    seen: list[object] = []
+    threads = [threading.Thread(target=lambda: seen.append(lazy.index)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert len(opened) == 1 and seen == [real] * 4
