@@ -205,7 +205,7 @@ def main() -> int:
         config, mapping = write_config(Path(tmp), upstream)
         print(f"recording {args.runs:,} runs…", file=sys.stderr)
         seed(mapping, args.runs)
-        key, admin = make_key(config), make_key(config, "--admin")
+        key, admin = make_key(config), make_key(config, "--operator")
         with server(config, args.port) as url:
             result = asyncio.run(measure(args, url, key, admin))
     facts["load_after"] = load_average()

@@ -211,7 +211,7 @@ async def time_pages(
     services: Services, pages: dict[str, str], repeat: int
 ) -> dict[str, list[float]]:
     app = create_app(services)
-    key = create_key(services.store, tenant=TENANT, admin=True).secret
+    key = create_key(services.store, tenant=TENANT, operator=True).secret
     transport = httpx.ASGITransport(app=app)
     timings: dict[str, list[float]] = {}
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:

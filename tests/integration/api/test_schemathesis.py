@@ -31,7 +31,7 @@ CHECKS = [
 def test_fuzzing_the_openapi_document_finds_no_server_error(
     live: LiveServer, tmp_path: Path
 ) -> None:
-    key = live.key("fuzz", "--admin")
+    key = live.key("fuzz", "--operator")
     done = subprocess.run(
         [
             str(ST),
