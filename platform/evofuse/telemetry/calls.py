@@ -96,17 +96,22 @@ class TracingGateway:
         timeout_s: float,
         settings: ModelSettings = DEFAULT_SETTINGS,
     ) -> AsyncIterator[str | CallResult]:
+        inner = self.inner.stream(model_name, messages, timeout_s=timeout_s, settings=settings)
         with self._span(model_name, messages, settings) as span:
             try:
-                async for item in self.inner.stream(
-                    model_name, messages, timeout_s=timeout_s, settings=settings
-                ):
+                async for item in inner:
                     if isinstance(item, CallResult):
                         self._finished(span, item)
                     yield item
             except BaseException as exc:
                 _failed(span, exc)
                 raise
+            finally:
+                # Closed with us: a consumer that stops reading ends the upstream call now,
+                # not when the garbage collector gets to the inner stream.
+                close = getattr(inner, "aclose", None)
+                if close is not None:
+                    await close()
 
     @contextmanager
     def _span(

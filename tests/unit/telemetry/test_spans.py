@@ -159,3 +159,29 @@ async def test_a_failed_run_ends_its_spans_with_the_error(
     assert step.attributes is not None and step.attributes["evofuse.status"] == "failed"
     assert run.status.status_code is StatusCode.ERROR
     assert step.status.status_code is StatusCode.ERROR
+
+
+async def test_a_stream_the_consumer_leaves_is_closed_and_its_span_ends_cancelled(
+    exporter: InMemorySpanExporter,
+) -> None:
+    from evofuse.telemetry import TracingGateway, call_role
+
+    closed: list[bool] = []
+
+    class Inner(ScriptedGateway):
+        async def stream(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            try:
+                yield "first "
+                yield "second"
+            finally:
+                closed.append(True)
+
+    gateway = TracingGateway(Inner(SCRIPT))
+    with call_role("judge"):
+        stream = gateway.stream("j", [{"role": "user", "content": "hi"}], timeout_s=5)
+        assert await anext(stream) == "first "
+        await stream.aclose()  # e.g. the answer was already decided
+    assert closed == [True]
+    [span] = exporter.get_finished_spans()
+    assert span.name == "evofuse.judge j"
+    assert span.attributes is not None and span.attributes["evofuse.status"] == "cancelled"
