@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from evofuse import __version__
 from evofuse.api import errors
 from evofuse.api.body_limit import BodyLimitMiddleware
+from evofuse.api.cross_site import CrossSiteGuard
 from evofuse.api.metrics import MetricsMiddleware
 from evofuse.api.routes import routers
 from evofuse.api.state import ApiState
@@ -59,6 +60,7 @@ def create_app(config: Settings | Services) -> FastAPI:
     errors.install(app)
     api = state.settings.api
     app.add_middleware(BodyLimitMiddleware, max_bytes=api.max_body_bytes)
+    app.add_middleware(CrossSiteGuard, allowed_origins=api.cors_origins)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     if api.cors_origins:  # off unless configured: browsers get no CORS headers by default
         app.add_middleware(
