@@ -1,4 +1,10 @@
-"""The one door to the models: a LiteLLM Router built from `model_list`, plus accounting.
+"""The one door to the models: LiteLLM over `model_list`, plus accounting.
+
+A `model_name` with one deployment is called through `litellm.acompletion` with that
+deployment's `litellm_params`; only names that need the Router's work (several deployments to
+balance, retries, `rpm`/`tpm` limits, `model_info`) go through a `litellm.Router`. The Router
+adds ~1.5 ms of CPU to every call (benchmarks/cpu_profile.py), which a one-deployment name
+gains nothing from, and with no Router-backed name the Router is never built.
 
 litellm is imported on first use, never at import time: it costs ~5 s and ~200 MB, and
 `evofuse --help` must stay instant. Commands that will call a model start that import in a
@@ -61,6 +67,29 @@ class CallResult:
     finish_reason: str | None = None
 
 
+# `litellm_params` keys only the Router understands (load balancing and its limits); a deployment
+# that sets one keeps going through the Router.
+ROUTER_ONLY_PARAMS = frozenset(
+    {"rpm", "tpm", "max_parallel_requests", "order", "weight", "region_name", "tags"}
+)
+_SECRET_PREFIX = "os.environ/"
+
+
+def direct_params(model_list: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`litellm_params` by `model_name`, for the names `litellm.acompletion` can call alone:
+    one deployment, nothing but `model_name` and `litellm_params`, no Router-only parameter."""
+    deployments: dict[str, list[dict[str, Any]]] = {}
+    for deployment in model_list:
+        deployments.setdefault(deployment["model_name"], []).append(deployment)
+    return {
+        name: dict(only["litellm_params"])
+        for name, (only, *more) in deployments.items()
+        if not more
+        and set(only) <= {"model_name", "litellm_params"}
+        and not ROUTER_ONLY_PARAMS & set(only["litellm_params"])
+    }
+
+
 @dataclass(frozen=True)
 class Price:
     input_per_token: float
@@ -74,6 +103,8 @@ class Gateway:
         self._model_list = [dict(d) for d in model_list]
         self._params = {d["model_name"]: dict(d["litellm_params"]) for d in self._model_list}
         self._num_retries = num_retries
+        # Retries are the Router's: with them on, every name goes through it.
+        self._direct = {} if num_retries else direct_params(self._model_list)
         self._router: Any = None  # litellm.Router, untyped here so litellm stays lazy
         self._litellm: Any = None
         self._warm_lock = threading.RLock()  # warm_up holds it while building the router
@@ -107,7 +138,7 @@ class Gateway:
         return self._warm.is_set()
 
     def warm_up(self) -> None:
-        """Import litellm, build the router and run one offline call through it, now.
+        """Import litellm, build the Router if a name needs it, and run one offline call, now.
 
         Blocking and thread-safe: concurrent callers wait for the one warm-up. The offline call
         (LiteLLM's `mock_response`, no network) loads the ~150 modules LiteLLM imports lazily on
@@ -119,13 +150,15 @@ class Gateway:
         with self._warm_lock:
             if self._warm.is_set():
                 return
-            router = self.router
+            self._lib()
+            if len(self._direct) < len(self._params):
+                _ = self.router  # some names need it: built now, not inside a call's timer
             if self._model_list:
                 try:
                     self._run_offline(
-                        router.acompletion(
-                            model=self._model_list[0]["model_name"],
-                            messages=[{"role": "user", "content": "warm up"}],
+                        self._acompletion(
+                            self._model_list[0]["model_name"],
+                            [{"role": "user", "content": "warm up"}],
                             mock_response="ok",
                         )
                     )
@@ -144,6 +177,24 @@ class Gateway:
         worker = threading.Thread(target=asyncio.run, args=(coroutine,), name="evofuse-warm-up")
         worker.start()
         worker.join()
+
+    def _acompletion(self, model_name: str, messages: list[Message], **kwargs: Any) -> Any:
+        """The awaitable LiteLLM call for `model_name`: direct when it has one plain deployment,
+        else through the Router (which picks the deployment)."""
+        params = self._direct.get(model_name)
+        if params is None:
+            return self.router.acompletion(model=model_name, messages=messages, **kwargs)
+        litellm = self._lib()
+        resolved = {
+            key: litellm.get_secret(value)
+            if isinstance(value, str) and value.startswith(_SECRET_PREFIX)
+            else value
+            for key, value in params.items()
+        }
+        # As through the Router with `num_retries=0`: no SDK-level retries either (the OpenAI
+        # SDK's own default is two, with backoff, which would push a failing member into its
+        # timeout). A deployment's own `max_retries` still wins.
+        return litellm.acompletion(**{"max_retries": 0, **resolved, **kwargs, "messages": messages})
 
     def start_warm_up(self) -> threading.Thread:
         """`warm_up` in a daemon thread; the first call waits for it through `ready`."""
@@ -215,11 +266,8 @@ class Gateway:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout_s):
-                response = await self.router.acompletion(
-                    model=model_name,
-                    messages=list(messages),
-                    timeout=timeout_s,
-                    **settings.call_kwargs(),
+                response = await self._acompletion(
+                    model_name, list(messages), timeout=timeout_s, **settings.call_kwargs()
                 )
         except TimeoutError:
             raise self._failure(
@@ -259,9 +307,9 @@ class Gateway:
         finish_reason = None
         try:
             async with asyncio.timeout(timeout_s):
-                response = await self.router.acompletion(
-                    model=model_name,
-                    messages=list(messages),
+                response = await self._acompletion(
+                    model_name,
+                    list(messages),
                     timeout=timeout_s,
                     stream=True,
                     stream_options={"include_usage": True},
