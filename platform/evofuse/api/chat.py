@@ -63,6 +63,17 @@ class ChatJob:
     def completion_id(self) -> str:
         return f"chatcmpl-{self.run_id}"
 
+    def run_kwargs(self) -> dict[str, Any]:
+        """What `Runner.run` and `Runner.stream` both take for this job, identity included."""
+        return {
+            "options": self.options,
+            "user": self.user,
+            "tenant": self.principal.tenant,
+            "api_key_id": self.principal.key_id,
+            "run_id": self.run_id,
+            "skill": self.skill,
+        }
+
 
 class ChatService:
     def __init__(self, state: ApiState) -> None:
@@ -163,16 +174,7 @@ class ChatService:
         status, result = "failed", None
         try:
             result = await _unless_disconnected(
-                self.state.runner.run(
-                    job.target,
-                    job.messages,
-                    options=job.options,
-                    user=job.user,
-                    tenant=job.principal.tenant,
-                    api_key_id=job.principal.key_id,
-                    run_id=job.run_id,
-                    skill=job.skill,
-                ),
+                self.state.runner.run(job.target, job.messages, **job.run_kwargs()),
                 receive,
             )
             status = "cancelled" if result is None else "succeeded"
@@ -234,16 +236,7 @@ class ChatService:
         final: dict[str, Any] = {}
         stream = cast(
             "AsyncGenerator[tuple[str, Any], None]",
-            self.state.runner.stream(
-                job.target,
-                job.messages,
-                options=job.options,
-                user=job.user,
-                tenant=job.principal.tenant,
-                api_key_id=job.principal.key_id,
-                run_id=job.run_id,
-                skill=job.skill,
-            ),
+            self.state.runner.stream(job.target, job.messages, **job.run_kwargs()),
         )
         try:
             async with aclosing(stream):

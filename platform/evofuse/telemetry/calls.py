@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
@@ -77,15 +78,15 @@ class TracingGateway:
         timeout_s: float,
         settings: ModelSettings = DEFAULT_SETTINGS,
     ) -> CallResult:
-        with self._span(model_name, messages, settings) as span:
+        with self._span(model_name, messages, settings) as call:
             try:
                 result = await self.inner.complete(
                     model_name, messages, timeout_s=timeout_s, settings=settings
                 )
             except BaseException as exc:
-                _failed(span, exc)
+                call.failed(exc)
                 raise
-            self._finished(span, result)
+            call.finished(result, include_content=self.include_content)
             return result
 
     async def stream(
@@ -97,14 +98,14 @@ class TracingGateway:
         settings: ModelSettings = DEFAULT_SETTINGS,
     ) -> AsyncIterator[str | CallResult]:
         inner = self.inner.stream(model_name, messages, timeout_s=timeout_s, settings=settings)
-        with self._span(model_name, messages, settings) as span:
+        with self._span(model_name, messages, settings) as call:
             try:
                 async for item in inner:
                     if isinstance(item, CallResult):
-                        self._finished(span, item)
+                        call.finished(item, include_content=self.include_content)
                     yield item
             except BaseException as exc:
-                _failed(span, exc)
+                call.failed(exc)
                 raise
             finally:
                 # Closed with us: a consumer that stops reading ends the upstream call now,
@@ -116,7 +117,7 @@ class TracingGateway:
     @contextmanager
     def _span(
         self, model_name: str, messages: Sequence[Message], settings: ModelSettings
-    ) -> Iterator[Span]:
+    ) -> Iterator[_CallSpan]:
         role = _role.get()
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
@@ -134,18 +135,28 @@ class TracingGateway:
         span = tracer().start_span(
             f"evofuse.{role} {model_name}", kind=SpanKind.CLIENT, attributes=attributes
         )
-        started = time.perf_counter()
+        call = _CallSpan(span, time.perf_counter())
         try:
-            yield span
+            yield call
         finally:
-            if span.is_recording() and "evofuse.latency_ms" not in _attributes(span):
-                span.set_attribute("evofuse.latency_ms", (time.perf_counter() - started) * 1000)
-            span.end()
+            call.end()
 
-    def _finished(self, span: Span, result: CallResult) -> None:
-        if not span.is_recording():
+
+@dataclass
+class _CallSpan:
+    """One call's span and what has been said of it so far (a span's attributes are
+    write-only in the API: the SDK's may be read back, a no-op span's may not)."""
+
+    span: Span
+    started: float
+    status: str | None = None
+    latency_ms: float | None = None
+
+    def finished(self, result: CallResult, *, include_content: bool) -> None:
+        self.status, self.latency_ms = "ok", result.latency_ms
+        if not self.span.is_recording():
             return
-        span.set_attributes(
+        self.span.set_attributes(
             {
                 "evofuse.status": "ok",
                 "gen_ai.response.model": result.model,
@@ -155,32 +166,38 @@ class TracingGateway:
             }
         )
         if result.cost_usd is not None:
-            span.set_attribute("evofuse.cost_usd", result.cost_usd)
+            self.span.set_attribute("evofuse.cost_usd", result.cost_usd)
         if result.finish_reason:
-            span.set_attribute("gen_ai.response.finish_reasons", [result.finish_reason])
-        if self.include_content:
-            span.set_attribute("evofuse.completion", result.content)
-        span.set_status(Status(StatusCode.OK))
+            self.span.set_attribute("gen_ai.response.finish_reasons", [result.finish_reason])
+        if include_content:
+            self.span.set_attribute("evofuse.completion", result.content)
+        self.span.set_status(Status(StatusCode.OK))
 
+    def failed(self, exc: BaseException) -> None:
+        if isinstance(exc, LLMCallError):
+            # The message is already redacted (no keys); the status says error or timeout.
+            self.status, self.latency_ms = exc.status, exc.latency_ms
+            self.span.set_attributes(
+                {"evofuse.status": exc.status, "evofuse.latency_ms": exc.latency_ms}
+            )
+            self.span.set_status(Status(StatusCode.ERROR, exc.message[:500]))
+        elif isinstance(exc, GeneratorExit):
+            # The consumer stopped reading a stream it no longer needs (e.g. the answer is
+            # final): an answer already recorded keeps its status.
+            if self.status is None:
+                self.status = "cancelled"
+                self.span.set_attribute("evofuse.status", "cancelled")
+        else:
+            # Cancelled by quorum, deadline or a client that went away; or a bug, shown as such.
+            cancelled = type(exc).__name__ == "CancelledError"
+            self.status = "cancelled" if cancelled else "error"
+            self.span.set_attribute("evofuse.status", self.status)
+            if not cancelled:
+                self.span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
 
-def _failed(span: Span, exc: BaseException) -> None:
-    if not span.is_recording():
-        return
-    if isinstance(exc, LLMCallError):
-        # The message is already redacted (no keys); the status says error or timeout.
-        span.set_attributes({"evofuse.status": exc.status, "evofuse.latency_ms": exc.latency_ms})
-        span.set_status(Status(StatusCode.ERROR, exc.message[:500]))
-    elif isinstance(exc, GeneratorExit):
-        # The consumer stopped reading a stream it no longer needs (e.g. the answer is final).
-        if "evofuse.status" not in _attributes(span):
-            span.set_attribute("evofuse.status", "cancelled")
-    else:
-        # Cancelled by quorum, deadline or a client that went away; or a bug, shown as such.
-        cancelled = type(exc).__name__ == "CancelledError"
-        span.set_attribute("evofuse.status", "cancelled" if cancelled else "error")
-        if not cancelled:
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-
-
-def _attributes(span: Span) -> dict[str, Any]:
-    return dict(getattr(span, "attributes", None) or {})
+    def end(self) -> None:
+        if self.latency_ms is None:
+            self.span.set_attribute(
+                "evofuse.latency_ms", (time.perf_counter() - self.started) * 1000
+            )
+        self.span.end()
