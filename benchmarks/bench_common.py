@@ -10,13 +10,14 @@ import random
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
+
+from evofuse.testing.postgres import throwaway_database
 
 # The console scripts installed beside the interpreter that runs the benchmark.
 BIN = Path(sys.executable).parent
@@ -195,25 +196,9 @@ def estimate(values: list[float], q: float, rng: random.Random) -> list[float]:
 def fresh_postgres(admin_url: str, hint: str) -> Iterator[str]:
     """A uniquely named database on the PostgreSQL server at `admin_url`, dropped when the block
     ends; without a server, exit with `hint` (what to do instead)."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
 
-    admin = create_engine(
-        admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    name = f"evofuse_bench_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no server, or no right to create a database
-        admin.dispose()
-        raise SystemExit(
-            f"PostgreSQL is not available at {admin_url} ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0]}). {hint}"
-        ) from exc
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    def unavailable(reason: str) -> NoReturn:
+        raise SystemExit(f"PostgreSQL is not available at {admin_url} ({reason}). {hint}")
+
+    with throwaway_database(admin_url, prefix="evofuse_bench", unavailable=unavailable) as url:
+        yield url
