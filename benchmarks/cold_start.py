@@ -195,30 +195,31 @@ def serve_start(config: Path, timeout_s: float = 180.0) -> dict[str, float]:
 
 
 def table(results: dict[str, Any], facts: dict[str, Any]) -> str:
-    def row(label: str, values: dict[str, float], unit: str, target: str, met: bool) -> str:
+    def row(label: str, values: dict[str, float], unit: str, target: str, met: bool | None) -> str:
+        verdict = "—" if met is None else "yes" if met else "no"
         return (
             f"| {label} | {values['median']:.{0 if unit == 'ms' else 2}f} {unit} "
             f"| {values['mean']:.{0 if unit == 'ms' else 2}f} "
             f"[{values['ci95_low']:.{0 if unit == 'ms' else 2}f}, "
             f"{values['ci95_high']:.{0 if unit == 'ms' else 2}f}] "
             f"| {values['min']:.{0 if unit == 'ms' else 2}f} to "
-            f"{values['max']:.{0 if unit == 'ms' else 2}f} | {target} | {'yes' if met else 'no'} |"
+            f"{values['max']:.{0 if unit == 'ms' else 2}f} | {target} | {verdict} |"
         )
 
     runs = results["runs"]
     s = results["summary"]
     lines = [
-        "| one-shot, new process | median | mean [95 % CI] | range | target | met |",
+        "| one-shot, new process | median | mean [95 % CI] | range | target | met (every run) |",
         "|---|---:|---:|---:|---|:---:|",
-        row("`import litellm` alone", s["import_litellm_s"], "s", "—", True),
+        row("`import litellm` alone", s["import_litellm_s"], "s", "—", None),
         row(
             "`evofuse fuse --json` wall time",
             s["fuse_wall_s"],
             "s",
             f"≤ floor + {TARGET_FUSE_OVER_FLOOR_S:.0f} s",
-            s["fuse_wall_s"]["median"] <= FLOOR_MS / 1000 + TARGET_FUSE_OVER_FLOOR_S,
+            s["fuse_wall_s"]["max"] <= FLOOR_MS / 1000 + TARGET_FUSE_OVER_FLOOR_S,
         ),
-        row("... minus `import litellm` alone", s["fuse_minus_import_s"], "s", "—", True),
+        row("... minus `import litellm` alone", s["fuse_minus_import_s"], "s", "—", None),
     ]
     for name in MEMBERS:
         stats = s[f"member_error_ms_{name}"]
@@ -228,7 +229,7 @@ def table(results: dict[str, Any], facts: dict[str, Any]) -> str:
                 stats,
                 "ms",
                 f"≤ {TARGET_MEMBER_ERROR_MS:.0f} ms",
-                stats["median"] <= TARGET_MEMBER_ERROR_MS,
+                stats["max"] <= TARGET_MEMBER_ERROR_MS,
             )
         )
     lines += [
@@ -237,9 +238,9 @@ def table(results: dict[str, Any], facts: dict[str, Any]) -> str:
             s["healthz_s"],
             "s",
             f"≤ {TARGET_HEALTHZ_S:.0f} s",
-            s["healthz_s"]["median"] <= TARGET_HEALTHZ_S,
+            s["healthz_s"]["max"] <= TARGET_HEALTHZ_S,
         ),
-        row("`evofuse serve` → `/healthz` models: ready", s["ready_s"], "s", "—", True),
+        row("`evofuse serve` → `/healthz` models: ready", s["ready_s"], "s", "—", None),
         "",
         f"{runs} runs of each, interleaved; floor = slowest member + judge = {FLOOR_MS} ms. "
         f"Machine: nproc={facts['nproc']} ({facts['cpu']}), Python {facts['python']}, LiteLLM "
@@ -297,16 +298,17 @@ def main() -> int:
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     s = results["summary"]
+    # Every run must meet a target, not the median one: the slowest run is checked.
     missed = []
-    if s["fuse_wall_s"]["median"] > FLOOR_MS / 1000 + TARGET_FUSE_OVER_FLOOR_S:
-        missed.append(f"fuse wall time {s['fuse_wall_s']['median']:.2f} s")
+    if s["fuse_wall_s"]["max"] > FLOOR_MS / 1000 + TARGET_FUSE_OVER_FLOOR_S:
+        missed.append(f"fuse wall time up to {s['fuse_wall_s']['max']:.2f} s")
     missed += [
-        f"member {name} +{s[f'member_error_ms_{name}']['median']:.0f} ms"
+        f"member {name} up to +{s[f'member_error_ms_{name}']['max']:.0f} ms"
         for name in MEMBERS
-        if s[f"member_error_ms_{name}"]["median"] > TARGET_MEMBER_ERROR_MS
+        if s[f"member_error_ms_{name}"]["max"] > TARGET_MEMBER_ERROR_MS
     ]
-    if s["healthz_s"]["median"] > TARGET_HEALTHZ_S:
-        missed.append(f"/healthz after {s['healthz_s']['median']:.2f} s")
+    if s["healthz_s"]["max"] > TARGET_HEALTHZ_S:
+        missed.append(f"/healthz after up to {s['healthz_s']['max']:.2f} s")
     for miss in missed:
         err.print(f"[yellow]target missed:[/] {miss}", highlight=False)
     return 1 if args.check and missed else 0
