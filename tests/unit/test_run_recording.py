@@ -7,12 +7,15 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import event
 
+from evofuse.errors import UserError
+from evofuse.runtime.nodes import fuse_step
 from evofuse.runtime.runner import Runner
+from evofuse.runtime.state import SkillChoice
 from evofuse.store import Store
 from evofuse.store.recorder import SqlRunRecorder
 from evofuse.store.run_queries import get_run
@@ -84,6 +87,29 @@ async def test_the_chosen_skill_is_kept_when_the_first_step_fails(
     assert detail["status"] == "failed"
     assert detail["skill"] == {"name": "sql-review", "version": 3}
     assert [s["status"] for s in detail["steps"]] == ["failed"]
+
+
+def test_a_step_mode_typo_fails_where_the_graph_is_written() -> None:
+    with pytest.raises(UserError, match="'best-off' is not a fusion mode"):
+        fuse_step("answer", "Answer briefly.", mode="best-off")
+
+
+async def test_a_skill_step_with_an_unknown_mode_is_a_failed_step_on_record(
+    pool: FakePool, store: Store, tmp_path: Path
+) -> None:
+    pool.model("m1", content="member one says")
+    pool.model("m2", content="member two says")
+    pool.model("j", content=verdict(answer="never"))
+    steps = [{"name": "read", "instruction": "Read the query.", "mode": "best-off"}]
+    skill = cast(SkillChoice, {**THREE_STEP_SKILL, "mode": None, "steps": steps})
+    async with _runner(pool, store, tmp_path, FixedChooser(skill)) as runner:
+        with pytest.raises(UserError, match="best-off"):
+            await runner.run("assistant", "Review: SELECT * FROM t", run_id="typo")
+    detail = get_run(store, "typo")
+    assert detail["status"] == "failed"
+    [step] = detail["steps"]
+    assert step["status"] == "failed" and "best-off" in (step["error"] or "")
+    assert not pool.behaviours["m1"].calls  # no model was called for it
 
 
 async def test_a_cancelled_run_is_recorded_once_the_caller_is_gone(

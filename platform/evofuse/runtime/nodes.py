@@ -19,6 +19,7 @@ from langchain_core.messages import AIMessage, convert_to_openai_messages
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
+from evofuse.config import FusionMode
 from evofuse.errors import DeadlineExceededError, UserError
 from evofuse.fusion import Finished
 from evofuse.runtime.context import EvoContext
@@ -189,6 +190,9 @@ def fuse_step(
     to `messages`.
     """
 
+    if mode is not None:
+        _mode(mode, f"fuse_step({name!r})")  # a typo fails where the graph is written
+
     async def node(state: AgentState, runtime: Runtime[EvoContext]) -> dict[str, Any]:
         spec: StepSpec = {"name": name, "instruction": instruction or "", "mode": mode}
         return await run_step(state, runtime, spec, final=final)
@@ -224,16 +228,18 @@ async def _fuse(
     skill = state.get("skill")
     index = len(current_steps({**state, "run_id": run_id}))
     name = spec.get("name") or f"step-{index + 1}"
-    # The request's mode wins, then this step's, then the skill's, then the profile's.
-    options = ctx.options
-    step_mode = spec.get("mode") or (skill or {}).get("mode")
-    if options.mode is None and step_mode:
-        options = options.replace(mode=step_mode)
-    messages = _step_messages(state, run_id, spec)
     write = runtime.stream_writer
-    write(step_event(index, name, options.mode.value if options.mode else None))
     result = None
     try:
+        # Inside the try: a step whose mode is not one (a graph's or a skill's typo) is a
+        # failed step on record, not a run that failed with no step.
+        # The request's mode wins, then this step's, then the skill's, then the profile's.
+        options = ctx.options
+        step_mode = spec.get("mode") or (skill or {}).get("mode")
+        if options.mode is None and step_mode:
+            options = options.replace(mode=_mode(step_mode, f"step {name!r}"))
+        messages = _step_messages(state, run_id, spec)
+        write(step_event(index, name, options.mode.value if options.mode else None))
         async for event in ctx.engine.events(
             messages,
             options,
@@ -273,6 +279,16 @@ async def _fuse(
         out["answer"] = result.content
         out["messages"] = [AIMessage(content=result.content, id=f"{run_id}-{index}")]
     return out
+
+
+def _mode(value: str, where: str) -> FusionMode:
+    try:
+        return FusionMode(value)
+    except ValueError:
+        raise UserError(
+            f"{where}: mode {value!r} is not a fusion mode",
+            hint=f"Use one of: {', '.join(m.value for m in FusionMode)}.",
+        ) from None
 
 
 async def record(state: AgentState, runtime: Runtime[EvoContext]) -> dict[str, Any]:
