@@ -8,9 +8,11 @@ the judge after 100 ms) and measures, per request, wall time minus the physical 
     quorum              2nd member + grace + judge    = 200 + 200 + 100 = 500 ms
                         (members 100/200/3000 ms, quorum 2, grace 0.2 s)
 
-Next to each mode, in the same run and interleaved with it, the same calls made bare: LiteLLM
-Router calls under `asyncio.gather` (members, then the judge; for debate a second gather of
-revisions), so the table separates EvoFuse's own overhead from LiteLLM's and the loopback's.
+Next to each mode, in the same run and interleaved with it, the same calls made bare:
+`litellm.acompletion` calls (each deployment's `litellm_params`, as EvoFuse's gateway makes them
+for a one-deployment name) under `asyncio.gather` (members, then the judge; for debate a second
+gather of revisions), so the table separates EvoFuse's own overhead from LiteLLM's and the
+loopback's.
 
     .venv/bin/python benchmarks/fusion_overhead.py --requests 30 --json-out bench.json
 
@@ -46,7 +48,6 @@ from bench_common import machine_facts
 from evofuse.config import Settings
 from evofuse.config.loader import settings_from_mapping
 from evofuse.fusion import FusionEngine, FusionResult
-from evofuse.llm import Gateway
 from evofuse.options import FusionOptions
 from evofuse.testing import (
     ModelBehavior,
@@ -156,23 +157,21 @@ class Baseline:
 
 
 class BareLiteLLM(Baseline):
-    """Raw LiteLLM Router calls: the floor for anything built on LiteLLM."""
+    """Raw `litellm.acompletion` calls: the floor for anything built on LiteLLM."""
 
-    def __init__(self, router: Any) -> None:
-        self.router = router
+    def __init__(self, model_list: list[dict[str, Any]]) -> None:
+        import litellm  # noqa: TID251 - the bare side is LiteLLM itself, without EvoFuse
+
+        self.acompletion = litellm.acompletion
+        self.params = {d["model_name"]: d["litellm_params"] for d in model_list}
 
     async def call(self, model: str, messages: list[dict[str, Any]], stream: bool) -> str:
+        params = {**self.params[model], "messages": messages, "max_tokens": 1024}
         if not stream:
-            response = await self.router.acompletion(
-                model=model, messages=messages, max_tokens=1024
-            )
+            response = await self.acompletion(**params)
             return str(response.choices[0].message.content)
-        response = await self.router.acompletion(
-            model=model,
-            messages=messages,
-            max_tokens=1024,
-            stream=True,
-            stream_options={"include_usage": True},
+        response = await self.acompletion(
+            **params, stream=True, stream_options={"include_usage": True}
         )
         return "".join([c.choices[0].delta.content or "" async for c in response if c.choices])
 
@@ -267,7 +266,7 @@ async def measure(args: argparse.Namespace, base_url: str, progress: Progress) -
             problems.append(problem)
 
     async with httpx.AsyncClient(timeout=30) as client:
-        bare = BareLiteLLM(Gateway(settings.router_model_list()).router)
+        bare = BareLiteLLM(settings.router_model_list())
         raw = RawHTTP(client, base_url)
         runners: dict[str, Callable[[str, int], Awaitable[Any]]] = {
             "evofuse": run_engine,
