@@ -139,23 +139,31 @@ def make_key(config: Path, *limits: str) -> str:
 
 
 @contextmanager
-def server(config: Path, port: int) -> Iterator[tuple[str, int]]:
+def server(
+    config: Path, port: int, *, workers: int = 1, models_ready: bool = False
+) -> Iterator[tuple[str, int]]:
+    """`evofuse serve` until the block ends; yields (URL, pid) once `/healthz` answers 200 (and,
+    with `models_ready`, says the models are loaded)."""
     log = (config.parent / "server.log").open("wb")
     cmd = [str(EVOFUSE), "serve", "--port", str(port), "--no-access-log", "--config", str(config)]
+    cmd += ["--workers", str(workers)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env())
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while True:
             try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                health = httpx.get(url + "/healthz", timeout=1)
+                if health.status_code == 200 and (
+                    not models_ready or health.json().get("models") == "ready"
+                ):
                     break
-            except httpx.TransportError:
+            except (httpx.TransportError, ValueError):
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"evofuse serve did not start; see {log.name}")
             time.sleep(0.2)
-        yield url, proc.pid  # one uvicorn worker: the graph runs in this very process
+        yield url, proc.pid  # with one worker, the graph runs in this very process
     finally:
         proc.terminate()
         proc.wait(timeout=30)

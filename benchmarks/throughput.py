@@ -28,12 +28,9 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +38,7 @@ import httpx
 import yaml
 
 from endpoint import (
-    EVOFUSE,
     Series,
-    env,
     err,
     facts,
     http_side,
@@ -51,6 +46,7 @@ from endpoint import (
     make_key,
     process_cpu_s,
     run_loop,
+    server,
     upstream,
     write_config,
 )
@@ -81,32 +77,6 @@ def tree_cpu_s(pid: int) -> float:
         children = (task / "children").read_text().split()
         total += sum(tree_cpu_s(int(child)) for child in children)
     return total
-
-
-@contextmanager
-def server(config: Path, port: int, workers: int) -> Iterator[tuple[str, int]]:
-    log = (config.parent / "server.log").open("wb")
-    cmd = [str(EVOFUSE), "serve", "--port", str(port), "--no-access-log"]
-    cmd += ["--workers", str(workers), "--config", str(config)]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env())
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                health = httpx.get(url + "/healthz", timeout=1)
-                if health.status_code == 200 and health.json().get("models") == "ready":
-                    break
-            except (httpx.TransportError, ValueError):
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"evofuse serve did not start; see {log.name}")
-            time.sleep(0.3)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 async def measure(
@@ -202,7 +172,7 @@ def main() -> int:
             key = make_key(config)
             err.print(f"starting {name}...")
             server_url, pid = stack.enter_context(
-                server(config, args.port + i, int(side["workers"]))
+                server(config, args.port + i, workers=int(side["workers"]), models_ready=True)
             )
             servers[name] = (server_url, pid, key)
         results, slices = run_loop(measure(args, servers))
