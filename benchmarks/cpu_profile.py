@@ -80,15 +80,15 @@ async def requests(engine: FusionEngine, n: int, concurrency: int) -> None:
 LAYERS = ("evofuse gateway", "litellm Router", "litellm.acompletion", "openai SDK", "httpx")
 
 
-def layer_calls(engine: FusionEngine, url: str) -> dict[str, Callable[[], Awaitable[Any]]]:
-    """One non-streamed call to model m1, made through each layer of the stack."""
+def layer_calls(
+    engine: FusionEngine, url: str, sdk: Any, client: httpx.AsyncClient
+) -> dict[str, Callable[[], Awaitable[Any]]]:
+    """One non-streamed call to model m1, made through each layer of the stack (`sdk`: an
+    `openai.AsyncOpenAI`, `client`: httpx with the key, both for `url`)."""
     import litellm  # noqa: TID251 - the layers under EvoFuse's gateway, measured one by one
-    import openai
 
     gateway = engine.gateway.inner  # the LiteLLM gateway itself, without the tracing wrapper
     router = gateway.router
-    sdk = openai.AsyncOpenAI(base_url=url, api_key=DEFAULT_API_KEY)
-    client = httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"})
 
     async def raw() -> Any:
         response = await client.post(
@@ -111,7 +111,18 @@ def measure_layers(engine: FusionEngine, url: str, args: argparse.Namespace) -> 
     """CPU ms per call for each layer: median over interleaved rounds of `--layer-calls`."""
 
     async def rounds() -> dict[str, list[float]]:
-        calls = layer_calls(engine, url)
+        import openai
+
+        headers = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+        async with (
+            openai.AsyncOpenAI(base_url=url, api_key=DEFAULT_API_KEY) as sdk,
+            httpx.AsyncClient(base_url=url, headers=headers) as client,
+        ):
+            return await timed_rounds(layer_calls(engine, url, sdk, client))
+
+    async def timed_rounds(
+        calls: dict[str, Callable[[], Awaitable[Any]]],
+    ) -> dict[str, list[float]]:
         slots = asyncio.Semaphore(args.concurrency)
 
         async def batch(call: Callable[[], Awaitable[Any]], n: int) -> float:

@@ -88,9 +88,10 @@ class FusionOptions(BaseModel):
         except ValidationError as exc:
             raise invalid_options(exc, where) from None
 
-    def replace(self, **changes: Any) -> FusionOptions:
-        """A copy with some fields changed, validated like a new one."""
-        return FusionOptions.model_validate({**self.model_dump(), **changes})
+    def replace(self, *, where: str = "options", **changes: Any) -> FusionOptions:
+        """A copy with some fields changed, validated like a new one (a `UserError` naming the
+        fields at fault, under `where`)."""
+        return FusionOptions.parse({**self.model_dump(), **changes}, where=where)
 
 
 DEFAULT_OPTIONS = FusionOptions()
@@ -124,7 +125,11 @@ def invalid_options(exc: ValidationError, where: str) -> UserError:
         loc = ".".join(str(part) for part in error["loc"])
         field = f"{where}.{loc}" if loc else where
         params.append(field)
-        problems.append(f"{field}: {error['msg'].removeprefix('Value error, ')}")
+        problem = f"{field}: {error['msg'].removeprefix('Value error, ')}"
+        given = error.get("input")
+        if isinstance(given, str | int | float) and not isinstance(given, bool):
+            problem += f" (got {str(given)[:80]!r})"  # what was sent, so a typo shows itself
+        problems.append(problem)
     return UserError(
         "Invalid options: " + "; ".join(problems),
         hint="Fix or remove the fields named above.",

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from evofuse.errors import LLMCallError
 from evofuse.llm.gateway import Gateway, direct_params
 from tests.unit.conftest import SECRET, FakePool
 
@@ -80,7 +81,7 @@ async def test_a_direct_call_resolves_environment_secrets(
 async def test_a_failing_direct_call_is_not_retried(pool: FakePool) -> None:
     broken = pool.model("x", status=500, error_message="down")
     gateway = Gateway([deployment("x", "x")])
-    with pytest.raises(Exception, match="down"):
+    with pytest.raises(LLMCallError, match="down"):
         await gateway.complete("x", USER, timeout_s=10)
     assert len(broken.calls) == 1  # no SDK retry with backoff behind the caller's back
 
@@ -88,6 +89,6 @@ async def test_a_failing_direct_call_is_not_retried(pool: FakePool) -> None:
 async def test_with_retries_on_every_name_goes_through_the_router(pool: FakePool) -> None:
     flaky = pool.model("r", status=500, error_message="down")
     gateway = Gateway([deployment("r", "r")], num_retries=1)
-    with pytest.raises(Exception, match="down"):
+    with pytest.raises(LLMCallError, match="down"):
         await gateway.complete("r", USER, timeout_s=10)
     assert len(flaky.calls) == 2  # the Router's one retry

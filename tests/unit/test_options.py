@@ -130,3 +130,8 @@ async def test_python_callers_may_name_fields_as_keywords() -> None:
     with pytest.raises(UserError, match=r"options\.mode") as caught:
         await engine.run(USER, mode="majority")
     assert caught.value.param == "options.mode"
+
+
+def test_replace_says_what_was_wrong_as_a_user_error() -> None:
+    with pytest.raises(UserError, match=r"step 'read'\.mode: .*\(got 'best-off'\)"):
+        FusionOptions().replace(mode="best-off", where="step 'read'")

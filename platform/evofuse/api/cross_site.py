@@ -10,9 +10,9 @@ stay allowed. The dashboard's own forms are same-origin and carry CSRF tokens be
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from evofuse.api.errors import error_body
@@ -32,25 +32,16 @@ class CrossSiteGuard:
             and str(scope.get("path", "")).startswith("/v1/")
             and self._cross_site(scope)
         ):
-            body = json.dumps(
+            refusal = JSONResponse(
                 error_body(
                     "A page on another site may not change this server's state. Call the API "
                     "from a server-side client, or list the page's origin in api.cors_origins.",
                     code="cross_site_request",
                     type_="invalid_request_error",
-                )
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 403,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
+                ),
+                status_code=403,
             )
-            await send({"type": "http.response.body", "body": body})
+            await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

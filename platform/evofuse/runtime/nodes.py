@@ -190,8 +190,12 @@ def fuse_step(
     to `messages`.
     """
 
-    if mode is not None:
-        _mode(mode, f"fuse_step({name!r})")  # a typo fails where the graph is written
+    modes = [m.value for m in FusionMode]
+    if mode is not None and mode not in modes:  # a typo fails where the graph is written
+        raise UserError(
+            f"fuse_step({name!r}): mode {mode!r} is not a fusion mode",
+            hint=f"Use one of: {', '.join(modes)}.",
+        )
 
     async def node(state: AgentState, runtime: Runtime[EvoContext]) -> dict[str, Any]:
         spec: StepSpec = {"name": name, "instruction": instruction or "", "mode": mode}
@@ -231,13 +235,12 @@ async def _fuse(
     write = runtime.stream_writer
     result = None
     try:
-        # Inside the try: a step whose mode is not one (a graph's or a skill's typo) is a
-        # failed step on record, not a run that failed with no step.
         # The request's mode wins, then this step's, then the skill's, then the profile's.
+        # Inside the try: a mode that is none (a chooser's typo) is a failed step on record.
         options = ctx.options
         step_mode = spec.get("mode") or (skill or {}).get("mode")
         if options.mode is None and step_mode:
-            options = options.replace(mode=_mode(step_mode, f"step {name!r}"))
+            options = options.replace(mode=step_mode, where=f"step {name!r}")
         messages = _step_messages(state, run_id, spec)
         write(step_event(index, name, options.mode.value if options.mode else None))
         async for event in ctx.engine.events(
@@ -279,16 +282,6 @@ async def _fuse(
         out["answer"] = result.content
         out["messages"] = [AIMessage(content=result.content, id=f"{run_id}-{index}")]
     return out
-
-
-def _mode(value: str, where: str) -> FusionMode:
-    try:
-        return FusionMode(value)
-    except ValueError:
-        raise UserError(
-            f"{where}: mode {value!r} is not a fusion mode",
-            hint=f"Use one of: {', '.join(m.value for m in FusionMode)}.",
-        ) from None
 
 
 async def record(state: AgentState, runtime: Runtime[EvoContext]) -> dict[str, Any]:
