@@ -10,7 +10,7 @@ from evofuse.skills.index import SkillIndex, chroma_client
 from evofuse.skills.library import Library, Published, SearchResult
 from evofuse.skills.models import Context, LoadedSkill, SkillInfo, VersionInfo, VersionStats
 from evofuse.skills.selector import (
-    HYBRID,
+    DENSE_ONLY,
     LibrarySkillChooser,
     Selection,
     Selector,
@@ -30,7 +30,7 @@ from evofuse.skills.transfer import (
 from evofuse.store import Origin, Scope, Status
 
 __all__ = [
-    "HYBRID",
+    "DENSE_ONLY",
     "Bundle",
     "BundleError",
     "BundleFile",
