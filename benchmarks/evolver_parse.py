@@ -48,6 +48,7 @@ from bench_common import machine_facts
 from evofuse.config.loader import settings_from_mapping
 from evofuse.config.models import JudgeOutput
 from evofuse.errors import EvoFuseError
+from evofuse.eval.stats import wilson_interval
 from evofuse.evolution.evidence import Item, SkillEvidence
 from evofuse.evolution.evolver import propose
 from evofuse.evolution.pii import Scrubber
@@ -173,15 +174,6 @@ def _failed(call: int, message: str, seconds: float) -> dict[str, Any]:
     }
 
 
-def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--calls", type=int, default=20)
@@ -224,8 +216,8 @@ def main() -> None:
     parsed = sum(r["parsed"] for r in rows)
     valid = sum(r["valid"] for r in rows)
     gate_ready = sum(r["status"] == "pending" and r["cited_users"] >= 3 for r in rows)
-    low, high = _wilson(parsed, n)
-    vlow, vhigh = _wilson(valid, n)
+    low, high = wilson_interval(parsed, n)
+    vlow, vhigh = wilson_interval(valid, n)
     seconds = [r["seconds"] for r in rows]
     facts = {
         **machine_facts(),
