@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -73,6 +74,11 @@ class Rows:
             hits=hits,
             vocabulary=[frozenset(v) for v in vocabulary],
         )
+
+    @functools.cached_property
+    def vocabulary_by_id(self) -> dict[int, frozenset[str]]:
+        """Per skill id: the words of all its texts (the lexical score looks up a few of them)."""
+        return {h.skill_id: v for h, v in zip(self.hits, self.vocabulary, strict=True)}
 
     def best(self, vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Each skill's best cosine similarity to `vector` (unit length)."""

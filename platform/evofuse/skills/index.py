@@ -299,6 +299,7 @@ class SkillIndex:
         else:
             hits = self._approximate(self._global, None, vector, pool)
         where = private_filter(tenant, owner)
+        private: Rows | None = None
         if where is not None:
             # A caller's private skills are few: fetched by the filter and scored exactly (an
             # HNSW search under a filter can miss matches that the filter leaves scattered).
@@ -312,7 +313,7 @@ class SkillIndex:
                 hits += self._top(private, query, pool)
         if text is not None and lexical_weight > 0.0:
             terms = words(text)
-            vocabulary = self._vocabulary(rows, where, {h.skill_id for h in hits})
+            vocabulary = self._vocabulary(rows, private, {h.skill_id for h in hits})
             hits = [
                 with_changes(
                     h, lexical=self._stats.coverage(terms, vocabulary.get(h.skill_id, set()))
@@ -359,26 +360,19 @@ class SkillIndex:
         return sorted(best.values(), key=lambda h: -h.similarity)[:n]
 
     def _vocabulary(
-        self, rows: Rows | None, where: dict[str, Any] | None, skill_ids: set[int]
+        self, rows: Rows | None, private: Rows | None, skill_ids: set[int]
     ) -> dict[int, frozenset[str]]:
-        """The words of each of `skill_ids`' texts."""
+        """The words of each of `skill_ids`' texts (`private`: the caller's own skills, already
+        fetched by the search)."""
         if rows is not None:
-            vocabulary = {
-                h.skill_id: v
-                for h, v in zip(rows.hits, rows.vocabulary, strict=True)
-                if h.skill_id in skill_ids
-            }
+            known = rows.vocabulary_by_id
         else:  # beyond the exact-search size: the lexical statistics are still loaded
-            vocabulary = {i: self._approximate_vocabulary.get(i, frozenset()) for i in skill_ids}
-        if where is not None:
-            got = self._private.get(
-                where=cast(Any, where), include=cast(Any, ["metadatas", "documents"])
-            )
-            documents = got.get("documents") or []
-            for meta, document in zip(got.get("metadatas") or [], documents, strict=True):
-                skill_id = int(cast(int, meta["skill_id"]))
-                mine = frozenset(words(document or ""))
-                vocabulary[skill_id] = vocabulary.get(skill_id, frozenset()) | mine
+            known = self._approximate_vocabulary
+        vocabulary = {i: known.get(i, frozenset()) for i in skill_ids}
+        if private is not None:
+            for skill_id, mine in private.vocabulary_by_id.items():
+                if skill_id in vocabulary:
+                    vocabulary[skill_id] = vocabulary[skill_id] | mine
         return vocabulary
 
     def _exact_rows(self) -> Rows | None:

@@ -123,6 +123,27 @@ def test_lexical_scores_rank_a_skill_that_uses_the_task_s_rare_words(tmp_path: P
     index.close()
 
 
+def test_a_tenant_s_own_skill_gets_its_lexical_score_and_no_one_else_s_words(
+    tmp_path: Path,
+) -> None:
+    index = open_index(tmp_path)
+    index.upsert(
+        [
+            entry(1, ("review postgres query plans",)),
+            entry(2, ("write unit tests with pytest",), scope="tenant", tenant="acme"),
+            entry(3, ("fix flaky pytest runs",), scope="tenant", tenant="other"),
+        ]
+    )
+    hits = index.query(
+        "my pytest tests are flaky", tenant="acme", owner=None, k=5, lexical_weight=1.0
+    )
+    assert [h.skill_id for h in hits][0] == 2  # the tenant's own skill, ranked by its words
+    by_id = {h.skill_id: h for h in hits}
+    assert 3 not in by_id  # another tenant's skill is neither found nor scored
+    assert by_id[2].lexical > 0.3 and by_id[1].lexical == 0.0
+    index.close()
+
+
 def test_coverage_is_the_share_of_the_query_s_idf_mass() -> None:
     stats = LexicalStats(
         [words("review sql queries"), words("write unit tests"), words("review code")]
