@@ -137,7 +137,7 @@ def test_a_tenant_s_own_skill_gets_its_lexical_score_and_no_one_else_s_words(
     hits = index.query(
         "my pytest tests are flaky", tenant="acme", owner=None, k=5, lexical_weight=1.0
     )
-    assert [h.skill_id for h in hits][0] == 2  # the tenant's own skill, ranked by its words
+    assert hits[0].skill_id == 2  # the tenant's own skill, ranked by its words
     by_id = {h.skill_id: h for h in hits}
     assert 3 not in by_id  # another tenant's skill is neither found nor scored
     assert by_id[2].lexical > 0.3 and by_id[1].lexical == 0.0
