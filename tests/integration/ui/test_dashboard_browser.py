@@ -99,7 +99,7 @@ def test_every_page_renders(
     deployment: Deployment, contexts: dict[str, BrowserContext], shots: list[Path]
 ) -> None:
     pages = {
-        "dashboard-skills": "/ui?q=Will+this+ALTER+TABLE+lock+the+table+for+long%3F",
+        "dashboard-skills": "/ui?q=Will+this+SQL+migration+lock+the+orders+table%3F",
         "dashboard-skill": "/ui/skills/sql-review?old=2&new=3",
         "dashboard-runs": "/ui/runs",
         "dashboard-run": f"/ui/runs/{deployment.acme_runs[0]}",
