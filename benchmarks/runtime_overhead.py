@@ -58,7 +58,7 @@ from evofuse.config.loader import settings_from_mapping
 from evofuse.fusion import FusionEngine
 from evofuse.identity import UserHasher
 from evofuse.options import FusionOptions
-from evofuse.ports import PreparesTask, RunInfo, RunRecorder, SkillChoice, SkillChooser
+from evofuse.ports import RunInfo, RunRecorder, SkillChoice, SkillChooser
 from evofuse.runtime.runner import Runner
 from evofuse.services import Services
 from evofuse.testing import ModelBehavior, UpstreamScript, model_entry, upstream_process
@@ -173,15 +173,6 @@ class TimedChooser:
         started = time.perf_counter()
         try:
             return self.inner.choose(task, tenant=tenant, user=user, skill=skill)
-        finally:
-            self.clock.add("selector", started)
-
-    def prepare(self, task: str) -> None:
-        # The Runner embeds the task here while the start record commits (PreparesTask).
-        started = time.perf_counter()
-        try:
-            if isinstance(self.inner, PreparesTask):
-                self.inner.prepare(task)
         finally:
             self.clock.add("selector", started)
 
@@ -405,9 +396,8 @@ def markdown(results: list[Backend], facts: dict[str, Any], args: argparse.Names
         "process. engine.events is the call the runtime's nodes make (the judge's answer "
         "streamed); Runner, bare = the assistant graph with no selector, recorder or "
         "checkpointer; no ckpt = the deployed Runner without its checkpointer; selector calls = "
-        "LibrarySkillChooser.prepare and .choose (embedding a new task text, while the start "
-        "record commits; the index search, SQL, loading the version); recording calls = all "
-        "SqlRunRecorder calls of a run.",
+        "LibrarySkillChooser.choose (embedding a new task text, Chroma, SQL, loading the "
+        "version); recording calls = all SqlRunRecorder calls of a run.",
         "",
         f"Machine: nproc={facts['nproc']} ({facts['cpu']}), Python {facts['python']}, LiteLLM "
         f"{facts['litellm']}, LangGraph {facts['langgraph']}, chromadb {facts['chromadb']}; "
