@@ -10,7 +10,7 @@ package, not the other way round).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypedDict, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 if TYPE_CHECKING:
     from evofuse.fusion import FusionResult
@@ -56,14 +56,6 @@ class SkillChooser(Protocol):
     def choose(
         self, task: str, *, tenant: str | None, user: str | None, skill: str | None
     ) -> SkillChoice | None: ...
-
-
-@runtime_checkable
-class PreparesTask(Protocol):
-    """A SkillChooser that can do its slow part (embedding the task) ahead of `choose`, while
-    the runtime waits for something else."""
-
-    def prepare(self, task: str) -> None: ...
 
 
 class RunRecorder(Protocol):

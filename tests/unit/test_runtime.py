@@ -10,18 +10,10 @@ from typing import Any
 import pytest
 from langgraph.graph import END, START, StateGraph
 
-from evofuse.api.fusion_graph import fusion_graph
 from evofuse.errors import AllMembersFailedError, GraphLoadError, UnknownGraphError, UserError
 from evofuse.options import FusionOptions
 from evofuse.runtime.context import EvoContext
-from evofuse.runtime.nodes import (
-    asks_selector,
-    fuse_step,
-    record,
-    select_named_skill,
-    select_skill,
-)
-from evofuse.runtime.prebuilt import create_skill_agent
+from evofuse.runtime.nodes import fuse_step, record, select_skill
 from evofuse.runtime.registry import GraphRegistry
 from evofuse.runtime.runner import Runner
 from evofuse.runtime.state import AgentState, SkillChoice
@@ -121,60 +113,6 @@ async def test_assistant_runs_skill_steps_with_their_modes(
     assert debate["judge"]["winner"] in {"m1", "m2"} and debate["judge"]["prompt_version"]
     assert detail["user"] and detail["user"] != "alice"  # only a keyed hash is stored
     assert detail["answer"] == "the fused answer"
-
-
-class PreparingChooser(FixedChooser):
-    """Also embeds ahead of time, like LibrarySkillChooser; records when each call came."""
-
-    def __init__(self, choice: SkillChoice | None, fail: bool = False) -> None:
-        super().__init__(choice)
-        self.fail = fail
-        self.events: list[str] = []
-
-    def prepare(self, task: str) -> None:
-        self.events.append(f"prepare {task}")
-        if self.fail:
-            raise RuntimeError("embedding model unavailable")
-
-    def choose(
-        self, task: str, *, tenant: str | None, user: str | None, skill: str | None
-    ) -> SkillChoice | None:
-        self.events.append(f"choose {task}")
-        return super().choose(task, tenant=tenant, user=user, skill=skill)
-
-
-async def test_a_graph_that_asks_the_selector_gets_its_task_embedded_ahead(
-    standard_pool: FakePool, store: Store, tmp_path: Path
-) -> None:
-    chooser = PreparingChooser(THREE_STEP_SKILL)
-    async with make_runner(standard_pool, store, tmp_path, chooser) as runner:
-        result = await runner.run("assistant", "Review: SELECT 1", user="alice")
-        # A graph with no Selector node (plain fusion) has nothing to embed.
-        await runner.run(fusion_graph("p"), "Just answer", user="alice")
-    assert result.answer == "the fused answer"
-    assert chooser.events == ["prepare Review: SELECT 1", "choose Review: SELECT 1"]
-
-
-async def test_a_failed_head_start_leaves_the_selector_s_own_call_to_decide(
-    standard_pool: FakePool, store: Store, tmp_path: Path
-) -> None:
-    chooser = PreparingChooser(THREE_STEP_SKILL, fail=True)
-    async with make_runner(standard_pool, store, tmp_path, chooser) as runner:
-        result = await runner.run("assistant", "Review: SELECT 1", user="alice")
-    assert result.answer == "the fused answer"  # the select node asked again and got its skill
-    assert chooser.events == ["prepare Review: SELECT 1", "choose Review: SELECT 1"]
-    assert get_run(store, result.run_id)["status"] == "succeeded"
-
-
-def test_asks_selector_sees_the_selector_nodes_of_a_graph() -> None:
-    named = StateGraph(AgentState, context_schema=EvoContext)
-    named.add_node("pick", select_named_skill("code-review"))
-    named.add_edge(START, "pick")
-    named.add_edge("pick", END)
-    assert asks_selector(create_skill_agent())
-    assert asks_selector(named.compile())
-    assert not asks_selector(fusion_graph("default"))
-    assert not asks_selector(object())
 
 
 async def test_per_call_mode_overrides_step_and_skill(

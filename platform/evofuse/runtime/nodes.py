@@ -128,16 +128,9 @@ def last_user_text(state: AgentState) -> str:
     return text
 
 
-# Marks the nodes that ask the Selector, so the Runner knows a graph will embed its task.
-_ASKS_SELECTOR = "__evofuse_asks_selector__"
-
-
 async def select_skill(state: AgentState, runtime: Runtime[EvoContext]) -> dict[str, Any]:
     """Ask the Selector for the best skill version for this task and user."""
     return await _select(state, runtime, None)
-
-
-setattr(select_skill, _ASKS_SELECTOR, True)
 
 
 def select_named_skill(name: str) -> Node:
@@ -147,20 +140,7 @@ def select_named_skill(name: str) -> Node:
         return await _select(state, runtime, name)
 
     node.__name__ = f"select_skill_{name}"
-    setattr(node, _ASKS_SELECTOR, True)
     return node
-
-
-def asks_selector(graph: object) -> bool:
-    """Whether a compiled StateGraph has a `select_skill`/`select_named_skill` node of its own
-    (a node wrapping one, or a subgraph, is not seen: such a graph just skips the head start)."""
-    nodes = getattr(getattr(graph, "builder", None), "nodes", None) or {}
-    for spec in nodes.values():
-        runnable = getattr(spec, "runnable", None)
-        for function in (getattr(runnable, "afunc", None), getattr(runnable, "func", None)):
-            if getattr(function, _ASKS_SELECTOR, False):
-                return True
-    return False
 
 
 async def _select(

@@ -10,7 +10,6 @@ next — success, a failed step, a cancelled client — ends up in its status.
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, aclosing
@@ -26,10 +25,9 @@ from evofuse.errors import DeadlineExceededError
 from evofuse.fusion import FusionEngine
 from evofuse.identity import UserHasher
 from evofuse.options import DEFAULT_OPTIONS, FusionOptions
-from evofuse.ports import PreparesTask
 from evofuse.runtime.checkpoint import open_checkpointer
 from evofuse.runtime.context import Deadline, EvoContext, RunRecorder, SkillChooser
-from evofuse.runtime.nodes import STATUS_BY_RUNNER, asks_selector
+from evofuse.runtime.nodes import STATUS_BY_RUNNER
 from evofuse.runtime.registry import GraphRegistry
 from evofuse.runtime.results import RunResult, StepResult
 from evofuse.tasks import task_text
@@ -40,8 +38,6 @@ __all__ = ["EventHandler", "Messages", "RunResult", "Runner", "StepResult"]
 
 Messages = str | Sequence[dict[str, Any]]
 EventHandler = Callable[[dict[str, Any]], None]
-
-logger = logging.getLogger(__name__)
 
 
 class Runner:
@@ -147,15 +143,9 @@ class Runner:
         )
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
-        # Before any model call, and in threads: SQL and the embedding model never block the
-        # event loop. A graph that asks the Selector gets its task embedded while the run's
-        # first record commits; its select node then finds the vector cached.
-        head_start = []
         if self.recorder is not None:
-            head_start.append(asyncio.to_thread(self.recorder.start, run_id, ctx.run_info()))
-        if ctx.task and isinstance(self.selector, PreparesTask) and asks_selector(graph):
-            head_start.append(asyncio.to_thread(_prepare, self.selector, ctx.task))
-        await asyncio.gather(*head_start)
+            # Before any model call, and in a thread: SQL never blocks the event loop.
+            await asyncio.to_thread(self.recorder.start, run_id, ctx.run_info())
         config: RunnableConfig = {"configurable": {"thread_id": thread_id, STATUS_BY_RUNNER: True}}
         state = {"messages": list(messages), "run_id": run_id}
         # LangGraph warns when given a durability it cannot use (no checkpointer).
@@ -256,10 +246,3 @@ class Runner:
                 final = chunk
         graph = graph_id if isinstance(graph_id, str) else graph_id.name
         return RunResult.from_state(run_id, graph, thread_id or run_id, final)
-
-
-def _prepare(chooser: PreparesTask, task: str) -> None:
-    try:
-        chooser.prepare(task)
-    except Exception:  # the select node asks again, and a failure there is on the run's record
-        logger.debug("embedding the task ahead of the Selector failed", exc_info=True)

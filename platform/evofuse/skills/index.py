@@ -127,7 +127,6 @@ class SkillIndex:
         self.collection_name = collection
         self._names = (collection, f"{collection}-private")
         self._query_cache: dict[str, list[float]] = {}
-        self._query_cache_lock = threading.Lock()  # queries come from several worker threads
         # The exact-search copy of the global collection and the lexical statistics, rebuilt
         # when a write (here or in another process) changes the collection's generation.
         self._rows: Rows | None = None
@@ -265,21 +264,14 @@ class SkillIndex:
             lexical_weight=lexical_weight,
         )
 
-    def prepare(self, text: str) -> None:
-        """Embed `text` now, so that a query for it soon after finds its vector cached (the
-        runtime embeds a run's task while the run's first record commits)."""
-        self._query_vector(text)
-
     def _query_vector(self, text: str) -> list[float]:
         # Recurring tasks (the same prompt from a graph or a retry) skip the model entirely.
-        with self._query_cache_lock:
-            cached = self._query_cache.get(text)
+        cached = self._query_cache.get(text)
         if cached is None:
-            cached = self.embed([text])[0]  # outside the lock: other queries go on meanwhile
-            with self._query_cache_lock:
-                if len(self._query_cache) >= _QUERY_CACHE_SIZE:
-                    self._query_cache.pop(next(iter(self._query_cache)))  # oldest first
-                self._query_cache[text] = cached
+            cached = self.embed([text])[0]
+            if len(self._query_cache) >= _QUERY_CACHE_SIZE:
+                self._query_cache.pop(next(iter(self._query_cache)))  # oldest first
+            self._query_cache[text] = cached
         return cached
 
     def query_vector(

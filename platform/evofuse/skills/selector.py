@@ -409,12 +409,6 @@ class LibrarySkillChooser:
         # Versions are immutable, so a parsed version can be kept for the process's lifetime.
         self._load = functools.lru_cache(maxsize=256)(library.load_version)
 
-    def prepare(self, task: str) -> None:
-        """Embed `task` ahead of `choose` (the vector is cached by the index)."""
-        text = task_text([{"role": "user", "content": task}])
-        if text:
-            self.selector.library.index.prepare(text)
-
     def rank(self, task: str, *, tenant: str) -> Selection:
         """The Selector's decision for `task` with every candidate it weighed (the dashboard's
         search box); nothing is recorded."""

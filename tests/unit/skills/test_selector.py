@@ -313,31 +313,3 @@ def test_concurrent_choices_overlap_their_lookups(
         )
     assert [c and c["name"] for c in choices] == ["greeting-card", "greeting-card"]
     assert not hasattr(chooser, "last")  # no shared state between runs
-
-
-class CountingEmbedder:
-    """The real embedder, counting the texts it is asked to embed."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name, self.dimension = inner.name, inner.dimension
-        self.texts: list[str] = []
-
-    def embed(self, texts: Any) -> list[list[float]]:
-        self.texts += list(texts)
-        return list(self.inner.embed(texts))
-
-
-def test_prepare_embeds_the_task_once_for_the_choice_that_follows(library: Library) -> None:
-    publish(library, GREETING)
-    counting = CountingEmbedder(library.index.embedder)
-    library.index.embedder = counting
-    chooser = LibrarySkillChooser(library, seed=0)
-    task = str(TASK[0]["content"])
-    chooser.prepare(task)
-    assert counting.texts == [task]
-    choice = chooser.choose(task, tenant=None, user=None, skill=None)
-    assert choice is not None and choice["name"] == "greeting-card"
-    assert counting.texts == [task]  # the choice found the vector cached
-    chooser.prepare("   ")  # nothing to embed: no model call
-    assert counting.texts == [task]
