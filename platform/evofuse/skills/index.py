@@ -127,6 +127,7 @@ class SkillIndex:
         self.collection_name = collection
         self._names = (collection, f"{collection}-private")
         self._query_cache: dict[str, list[float]] = {}
+        self._query_cache_lock = threading.Lock()  # choose() runs in several worker threads
         # The exact-search copy of the global collection and the lexical statistics, rebuilt
         # when a write (here or in another process) changes the collection's generation.
         self._rows: Rows | None = None
@@ -266,12 +267,14 @@ class SkillIndex:
 
     def _query_vector(self, text: str) -> list[float]:
         # Recurring tasks (the same prompt from a graph or a retry) skip the model entirely.
-        cached = self._query_cache.get(text)
+        with self._query_cache_lock:
+            cached = self._query_cache.get(text)
         if cached is None:
-            cached = self.embed([text])[0]
-            if len(self._query_cache) >= _QUERY_CACHE_SIZE:
-                self._query_cache.pop(next(iter(self._query_cache)))  # oldest first
-            self._query_cache[text] = cached
+            cached = self.embed([text])[0]  # outside the lock: other queries go on meanwhile
+            with self._query_cache_lock:
+                if len(self._query_cache) >= _QUERY_CACHE_SIZE:
+                    self._query_cache.pop(next(iter(self._query_cache)))  # oldest first
+                self._query_cache[text] = cached
         return cached
 
     def query_vector(
