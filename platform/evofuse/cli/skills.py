@@ -1,4 +1,4 @@
-"""`evofuse skills …`: list, show, search, import, export, versions, rollback, reindex.
+"""`evofuse skills …`: list, show, search, route, import, export, versions, rollback, reindex.
 
 Commands are thin: the work happens in `evofuse.skills`. With --json each prints exactly one
 JSON document on stdout; tables, progress and warnings go elsewhere (stdout tables without
@@ -173,6 +173,61 @@ def search(
     for r in results:
         table.add_row(f"{r.score:.3f}", r.name, f"v{r.version}", r.scope)
     _out().print(table)
+
+
+@app.command("route")
+def route(
+    task: Annotated[str, typer.Argument(help="A task, as a user would ask it.")],
+    k: Annotated[
+        int, typer.Option("--k", "-k", min=1, max=100, help="How many near skills to show.")
+    ] = 5,
+    tenant: TenantOption = "",
+    user: UserOption = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Which skill the Selector would pick for TASK, and why: the nearest skills with their
+    similarity, lexical score and relevance against the cut. A task that should reach a skill
+    but does not usually needs an example request like it in that skill's `evofuse-examples`."""
+    from evofuse.skills import Selector
+
+    library = _open(config)
+    try:
+        context = _context(tenant, user)
+        selector = Selector(library, seed=0)  # seeded: the same answer every time
+        messages = [{"role": "user", "content": task}]
+        selection = selector.select(messages, tenant=context.tenant, user_hash=context.user_hash)
+        near = selector.nearest(task, tenant=context.tenant, user_hash=context.user_hash, k=k)
+    finally:
+        library.close()
+    cut, weight = selector.config.threshold, selector.config.lexical_weight
+    if as_json:
+        _emit(
+            {
+                "skill": selection.contract(),
+                "reason": selection.reason,
+                "threshold": cut,
+                "lexical_weight": weight,
+                "nearest": [m.model_dump() for m in near],
+            }
+        )
+        return
+    picked = f"{selection.name} v{selection.version}" if selection.name else "no skill"
+    _out().print(f"[bold]{escape(picked)}[/bold]: {escape(selection.reason)}")
+    table = Table(
+        "relevance", "similarity", f"lexical (x{weight:g})", f"≥ {cut:g}", "name", "scope", box=None
+    )
+    for m in near:
+        table.add_row(
+            f"{m.relevance:.3f}",
+            f"{m.similarity:.3f}",
+            f"{m.lexical:.3f}",
+            "yes" if m.relevant else "no",
+            escape(m.name),
+            m.scope,
+        )
+    _out().print(table)
+    _out().print(f"Relevance = similarity + {weight:g} x lexical; no skill below {cut:g}.")
 
 
 @app.command("import")

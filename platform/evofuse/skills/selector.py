@@ -124,6 +124,18 @@ class Selection(BaseModel):
         return None if self.name is None else {"name": self.name, "version": self.version}
 
 
+class NearMatch(BaseModel):
+    """A skill near a task, with the numbers the relevance cut looks at (`skills route`)."""
+
+    name: str
+    scope: str
+    version: int
+    similarity: float  # cosine similarity of the skill's best-matching text
+    lexical: float  # share of the task's rare words the skill's texts use
+    relevance: float  # similarity + lexical_weight x lexical
+    relevant: bool  # relevance >= threshold: the Selector would consider this skill
+
+
 def task_text(messages: Sequence[Mapping[str, Any]]) -> str:
     """The task to match: the last user message's text, read as the run records it."""
     return tasks.task_text(messages) or ""
@@ -230,6 +242,32 @@ class Selector:
             explored=explore,
             candidates=candidates,
         )
+
+    def nearest(
+        self, task: str, *, tenant: str = "", user_hash: str | None = None, k: int = 5
+    ) -> list[NearMatch]:
+        """The `k` skills most relevant to `task` that the caller may see, relevant or not:
+        why a task got the skill it got, or none."""
+        text = task_text([{"role": "user", "content": task}])
+        if not text:
+            return []
+        context = Context(tenant=tenant, user_hash=user_hash)
+        weight, threshold = self.config.lexical_weight, self.config.threshold
+        hits = self.library.index.query(
+            text, tenant=context.tenant, owner=context.owner, k=k, lexical_weight=weight
+        )
+        return [
+            NearMatch(
+                name=h.name,
+                scope=h.scope,
+                version=h.version,
+                similarity=round(h.similarity, 4),
+                lexical=round(h.lexical, 4),
+                relevance=round(h.relevance(weight), 4),
+                relevant=h.relevance(weight) >= threshold,
+            )
+            for h in hits
+        ]
 
     def _forced(self, name: str, context: Context, hits: list[Hit]) -> Hit:
         # The name means what `skills show NAME` means: the most specific visible skill, even

@@ -95,6 +95,43 @@ def test_tables_without_json(capsys: pytest.CaptureFixture[str], config: Path) -
     assert code == 0 and "1. find-issues (debate)" in out
 
 
+def test_route_explains_the_selector_s_choice_and_its_misses(
+    capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
+) -> None:
+    c = str(config)
+    run_json(capsys, "import", str(SEED_SKILLS), "--origin", "seed", "--config", c)
+
+    routed = run_json(capsys, "route", "why is this postgres query so slow", "--config", c)
+    assert routed["skill"] == {"name": "sql-review", "version": 1}
+    assert set(routed) == {"skill", "reason", "threshold", "lexical_weight", "nearest"}
+    nearest = routed["nearest"]
+    assert len(nearest) == 5 and nearest[0]["name"] == "sql-review" and nearest[0]["relevant"]
+    assert [m["relevance"] for m in nearest] == sorted(
+        (m["relevance"] for m in nearest), reverse=True
+    )
+    for m in nearest:  # each row carries the numbers the cut looked at
+        weighted = m["similarity"] + routed["lexical_weight"] * m["lexical"]
+        assert m["relevance"] == pytest.approx(weighted, abs=2e-4)
+        assert m["relevant"] == (m["relevance"] >= routed["threshold"])
+
+    missed = run_json(capsys, "route", "hello", "-k", "2", "--config", c)
+    assert missed["skill"] is None and "no skill is relevant enough" in missed["reason"]
+    assert len(missed["nearest"]) == 2 and not any(m["relevant"] for m in missed["nearest"])
+
+    # A tenant's own skill is routed to for that tenant only.
+    write_skill(tmp_path / "t", "acme-invoices", "Check Acme supplier invoices for VAT errors.")
+    tenant = ["--scope", "tenant", "--tenant", "acme", "--config", c]
+    assert run_json(capsys, "import", str(tmp_path / "t"), *tenant)["counts"]["created"] == 1
+    task = "check this supplier invoice for VAT errors"
+    mine = run_json(capsys, "route", task, "--tenant", "acme", "--config", c)
+    assert mine["skill"]["name"] == "acme-invoices"
+    other = run_json(capsys, "route", task, "--tenant", "globex", "--config", c)
+    assert all(m["name"] != "acme-invoices" for m in other["nearest"])
+
+    code, out, _ = run(capsys, "route", "hello", "-k", "1", "--config", c)
+    assert code == 0 and out.startswith("no skill:") and "no skill below 0.4" in out
+
+
 def test_user_mistakes_exit_2_with_a_hint(
     capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
 ) -> None:
