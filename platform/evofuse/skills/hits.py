@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -21,7 +22,7 @@ class Hit:
     scope: str
     content_hash: str
     similarity: float  # cosine similarity in [-1, 1] of the skill's best-matching text
-    lexical: float = 0.0  # idf-weighted share of the task's words in the skill's texts, [0, 1]
+    lexical: float = 0.0  # BM25 of the task against the skill's texts, bounded to [0, 1)
 
     def relevance(self, lexical_weight: float) -> float:
         return self.similarity + lexical_weight * self.lexical
@@ -34,13 +35,13 @@ class Rows:
     matrix: npt.NDArray[np.float32]  # one unit-length row per text, a skill's rows together
     starts: npt.NDArray[np.intp]  # first row of each skill
     hits: list[Hit]  # per skill, with similarity 0 (filled in per query)
-    vocabulary: list[frozenset[str]]  # per skill: the words of all its texts
+    terms: list[Counter[str]]  # per skill: how often each word occurs in all its texts
 
     @classmethod
     def of(cls, embeddings: Any, metadatas: Sequence[Any], documents: Sequence[str]) -> Rows:
         if not metadatas:
             empty = np.zeros((0, 1), dtype=np.float32)
-            return cls(matrix=empty, starts=np.zeros(0, dtype=np.intp), hits=[], vocabulary=[])
+            return cls(matrix=empty, starts=np.zeros(0, dtype=np.intp), hits=[], terms=[])
         order = sorted(
             range(len(metadatas)),
             key=lambda i: (int(metadatas[i]["skill_id"]), int(metadatas[i]["chunk"])),
@@ -50,7 +51,7 @@ class Rows:
         matrix /= np.where(norms == 0.0, 1.0, norms)
         starts: list[int] = []
         hits: list[Hit] = []
-        vocabulary: list[set[str]] = []
+        terms: list[Counter[str]] = []
         for row, i in enumerate(order):
             meta = metadatas[i]
             skill_id = int(meta["skill_id"])
@@ -66,19 +67,19 @@ class Rows:
                         similarity=0.0,
                     )
                 )
-                vocabulary.append(set())
-            vocabulary[-1].update(words(documents[i] or ""))
+                terms.append(Counter())
+            terms[-1].update(words(documents[i] or ""))
         return cls(
             matrix=matrix,
             starts=np.asarray(starts, dtype=np.intp),
             hits=hits,
-            vocabulary=[frozenset(v) for v in vocabulary],
+            terms=terms,
         )
 
     @functools.cached_property
-    def vocabulary_by_id(self) -> dict[int, frozenset[str]]:
-        """Per skill id: the words of all its texts (the lexical score looks up a few of them)."""
-        return {h.skill_id: v for h, v in zip(self.hits, self.vocabulary, strict=True)}
+    def terms_by_id(self) -> dict[int, Counter[str]]:
+        """Per skill id: its word counts (the lexical score looks up a few skills)."""
+        return {h.skill_id: t for h, t in zip(self.hits, self.terms, strict=True)}
 
     def best(self, vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Each skill's best cosine similarity to `vector` (unit length)."""

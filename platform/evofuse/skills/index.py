@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -132,7 +133,7 @@ class SkillIndex:
         # when a write (here or in another process) changes the collection's generation.
         self._rows: Rows | None = None
         self._stats = LexicalStats()
-        self._approximate_vocabulary: dict[int, frozenset[str]] = {}
+        self._approximate_terms: dict[int, Counter[str]] = {}
         self._generation: object = None
         self._checked_at = 0.0
         self._rows_lock = threading.Lock()
@@ -316,10 +317,10 @@ class SkillIndex:
                 hits += self._top(private, query, pool)
         if text is not None and lexical_weight > 0.0:
             terms = words(text)
-            vocabulary = self._vocabulary(rows, private, {h.skill_id for h in hits})
+            documents = self._terms(rows, private, {h.skill_id for h in hits})
             hits = [
                 with_changes(
-                    h, lexical=self._stats.coverage(terms, vocabulary.get(h.skill_id, set()))
+                    h, lexical=self._stats.bm25(terms, documents.get(h.skill_id, Counter()))
                 )
                 for h in hits
             ]
@@ -362,21 +363,18 @@ class SkillIndex:
             )
         return sorted(best.values(), key=lambda h: -h.similarity)[:n]
 
-    def _vocabulary(
+    def _terms(
         self, rows: Rows | None, private: Rows | None, skill_ids: set[int]
-    ) -> dict[int, frozenset[str]]:
-        """The words of each of `skill_ids`' texts (`private`: the caller's own skills, already
-        fetched by the search)."""
-        if rows is not None:
-            known = rows.vocabulary_by_id
-        else:  # beyond the exact-search size: the lexical statistics are still loaded
-            known = self._approximate_vocabulary
-        vocabulary = {i: known.get(i, frozenset()) for i in skill_ids}
+    ) -> dict[int, Counter[str]]:
+        """The word counts of each of `skill_ids`' texts (`private`: the caller's own skills,
+        already fetched by the search)."""
+        known = rows.terms_by_id if rows is not None else self._approximate_terms
+        documents = {i: known.get(i, Counter()) for i in skill_ids}
         if private is not None:
-            for skill_id, mine in private.vocabulary_by_id.items():
-                if skill_id in vocabulary:
-                    vocabulary[skill_id] = vocabulary[skill_id] | mine
-        return vocabulary
+            for skill_id, mine in private.terms_by_id.items():
+                if skill_id in documents:
+                    documents[skill_id] = documents[skill_id] + mine
+        return documents
 
     def _exact_rows(self) -> Rows | None:
         """The in-memory copy of the global collection (None when it is too large), reloaded
@@ -408,17 +406,18 @@ class SkillIndex:
                 block = page.get("embeddings")
                 if block is not None and len(block):
                     embeddings.append(np.asarray(block, dtype=np.float32))
-        self._stats = LexicalStats(words(d) for d in documents)
-        self._approximate_vocabulary = {}
+        self._approximate_terms = {}
         if exact:
             matrix = np.concatenate(embeddings) if embeddings else np.zeros((0, 1), np.float32)
             self._rows = Rows.of(matrix, metadatas, documents)
+            self._stats = LexicalStats(self._rows.terms)
         else:
             self._rows = None
-            vocab: dict[int, set[str]] = {}
+            terms: dict[int, Counter[str]] = {}
             for meta, document in zip(metadatas, documents, strict=True):
-                vocab.setdefault(int(meta["skill_id"]), set()).update(words(document))
-            self._approximate_vocabulary = {i: frozenset(v) for i, v in vocab.items()}
+                terms.setdefault(int(meta["skill_id"]), Counter()).update(words(document))
+            self._approximate_terms = terms
+            self._stats = LexicalStats(terms.values())
         self._generation = generation
 
     def snapshot(self) -> dict[int, tuple[int, str]]:

@@ -5,8 +5,8 @@ Two questions, answered differently on purpose:
 1. *Which skill* is a routing question. Candidates are the top-k active skills the caller may
    see (global, their tenant's, their own) by relevance: the cosine similarity of the task to
    the skill's best-matching text (a description sentence or an example request), plus
-   `lexical_weight` x the share of the task's rare words that the skill's texts use. Below
-   `threshold` there is no skill. Each candidate scores
+   `lexical_weight` x a lexical score (BM25 of the task against all the skill's texts, bounded
+   to [0, 1): skills/lexical.py). Below `threshold` there is no skill. Each candidate scores
    `relevance + success_weight * (best posterior mean - 0.5)`: proven skills win close calls,
    but a task is never sent to a less relevant skill just to explore it.
 2. *Which version* is a bandit question over the skill's live versions (active and candidate):
@@ -57,13 +57,13 @@ _LIVE = (Status.ACTIVE.value, Status.CANDIDATE.value)
 @dataclass(frozen=True)
 class SelectorConfig:
     k: int = 8  # skills retrieved from the index before ranking
-    # Relevance = cosine similarity + lexical_weight x lexical coverage (skills/lexical.py).
+    # Relevance = cosine similarity + lexical_weight x lexical score (BM25, skills/lexical.py).
     # Both numbers were fitted on the tuning task set only (tests/unit/skills/data/
     # selector_tasks.yaml): the smallest weight with the most tuning tasks right at a cut that
     # still holds 0.02 either side, and the middle of that cut's range. The README's Skill
     # Selector benchmark reports them on the held-out sets, which were never used for this.
-    lexical_weight: float = 0.35
-    threshold: float = 0.40  # relevance below which no skill is relevant (calibrated)
+    lexical_weight: float = 0.9
+    threshold: float = 0.435  # relevance below which no skill is relevant (calibrated)
     success_weight: float = 0.2  # how far observed success can move a skill's relevance
     exploration: float = 0.2  # share of decisions made by Thompson sampling (0 = greedy)
     prior_strength: float = 2.0  # pseudo-observations in a version's prior
@@ -73,7 +73,7 @@ class SelectorConfig:
 
 # Cosine similarity alone, its threshold fitted on the tuning set by the same rule: what the
 # lexical score adds is measured against it (README, Skill Selector benchmark).
-DENSE_ONLY = SelectorConfig(lexical_weight=0.0, threshold=0.31)
+DENSE_ONLY = SelectorConfig(lexical_weight=0.0, threshold=0.38)
 
 
 class Evidence(BaseModel):
@@ -99,7 +99,7 @@ class Candidate(BaseModel):
     name: str
     scope: str
     similarity: float
-    lexical: float = 0.0  # share of the task's rare words found in the skill's texts
+    lexical: float = 0.0  # BM25 of the task against the skill's texts, bounded to [0, 1)
     success: float  # best posterior mean among the live versions
     score: float
     chosen_version: int
@@ -131,7 +131,7 @@ class NearMatch(BaseModel):
     scope: str
     version: int
     similarity: float  # cosine similarity of the skill's best-matching text
-    lexical: float  # share of the task's rare words the skill's texts use
+    lexical: float  # BM25 of the task against the skill's texts, bounded to [0, 1)
     relevance: float  # similarity + lexical_weight x lexical
     relevant: bool  # relevance >= threshold: the Selector would consider this skill
 
