@@ -90,6 +90,7 @@ TASK_SETS = {
     "held-out 2": "selector_tasks_heldout2.yaml",
     "held-out 3": "selector_tasks_heldout3.yaml",
     "held-out 4": "selector_tasks_heldout4.yaml",
+    "held-out 5": "selector_tasks_heldout5.yaml",
 }
 TARGET_HIT_AT_1 = 0.85
 SHIPPED = SelectorConfig()
