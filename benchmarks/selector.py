@@ -2,11 +2,9 @@
 
 Quality: the labelled tasks of tests/unit/skills/data/ over the seed library in skills/, four
 sets reported apart. `selector_tasks.yaml` is the set the seed descriptions, examples, the
-similarity threshold and the lexical weight were tuned on (its last 60 tasks were added after
-that fit); the four held-out sets were never used for tuning (held-out 3 was committed before
-the wider seed examples and the dense + lexical default were measured on any held-out set,
-held-out 4 after that measurement and before its own).
-The embedded MiniLM Selector as shipped (dense + lexical relevance) is compared with cosine
+similarity threshold and the lexical weight were tuned on; the five held-out sets were never
+used for tuning (each was committed before the change it was first measured on).
+The embedded MiniLM Selector as shipped (cosine + BM25 relevance) is compared with cosine
 similarity alone (DENSE_ONLY, its threshold fitted on the tuning set by the same rule) and a
 lexical BM25 baseline (rank-bm25) over the same texts the index embeds; BM25 scores are not
 calibrated, so its "no skill" threshold is fitted on the tuning set (as the Selector's was) and
@@ -587,10 +585,10 @@ def quality_table(results: list[Scores], thresholds: dict[str, float]) -> list[s
         'share of "no skill" answers that were right; recall: share of no-skill tasks '
         'answered "no skill". The seed descriptions, examples and the Selector\'s threshold '
         "were tuned on the tuning set, and so were the Selector's lexical weight and threshold "
-        "(and DENSE_ONLY's) on its first 134 tasks; its last 60 were added afterwards and used "
-        "only for a no-skill rule that was not kept. The held-out sets were never used for "
-        "tuning (held-out 3 was committed before the current seed examples and default were "
-        "measured on any held-out set, held-out 4 after that and before it was measured). BM25's "
+        "(and DENSE_ONLY's). The held-out sets were never used for tuning; each was committed "
+        "before the change it was first measured on (held-out 3: the wider seed examples; "
+        "held-out 4: a no-skill rule that was not kept; held-out 5: the BM25 lexical score). "
+        "BM25's "
         f"no-skill thresholds were fitted on the tuning set too ({cuts}). Target: hit@1 ≥ "
         f"{TARGET_HIT_AT_1}.",
     ]

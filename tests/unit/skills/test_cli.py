@@ -129,7 +129,7 @@ def test_route_explains_the_selector_s_choice_and_its_misses(
     assert all(m["name"] != "acme-invoices" for m in other["nearest"])
 
     code, out, _ = run(capsys, "route", "hello", "-k", "1", "--config", c)
-    assert code == 0 and out.startswith("no skill:") and "no skill below 0.4" in out
+    assert code == 0 and out.startswith("no skill:") and "; no skill below 0." in out
 
 
 def test_user_mistakes_exit_2_with_a_hint(
