@@ -6,10 +6,11 @@ example requests together) and the task is scored against it with Okapi BM25, di
 score a document would reach if it used every query word without end (sum of idf x (k1 + 1)).
 So the score lies in [0, 1) and adds to a cosine similarity on a fixed scale whatever the
 library's size (raw BM25 grows with the corpus and the query's length, and would need a cut per
-library). On the Selector's tuning tasks BM25 ranked better than the plain share of the task's
-rare words a skill uses (what this module scored before): repeated words and short, focused
-skills count for more. Hand-written rather than a BM25 package because the Selector scores a
-few candidates against statistics kept in memory, not a whole corpus per query.
+library). Cross-validated on the Selector's tuning tasks, BM25 routed better than the plain
+share of the task's rare words a skill uses (what this module scored before); on the held-out
+task sets the two tie (README, Skill Selector benchmark). Hand-written rather than a BM25
+package because the Selector scores a few candidates against statistics kept in memory, not a
+whole corpus per query.
 """
 
 from __future__ import annotations

@@ -60,8 +60,9 @@ class SelectorConfig:
     # Relevance = cosine similarity + lexical_weight x lexical score (BM25, skills/lexical.py).
     # Both numbers were fitted on the tuning task set only (tests/unit/skills/data/
     # selector_tasks.yaml): the smallest weight with the most tuning tasks right at a cut that
-    # still holds 0.02 either side, and the middle of that cut's range. The README's Skill
-    # Selector benchmark reports them on the held-out sets, which were never used for this.
+    # still holds 0.02 either side, and the middle of that cut's range. On the held-out sets,
+    # never used for this, they route no better than simpler settings did (README, Skill
+    # Selector benchmark): keep that in mind before tuning them further.
     lexical_weight: float = 0.9
     threshold: float = 0.435  # relevance below which no skill is relevant (calibrated)
     success_weight: float = 0.2  # how far observed success can move a skill's relevance
