@@ -189,8 +189,11 @@ def route(
     """Which skill the Selector would pick for TASK, and why: the nearest skills with their
     similarity, lexical score and relevance against the cut. A task that should reach a skill
     but does not usually needs an example request like it in that skill's `evofuse-examples`."""
+    from evofuse.errors import UserError
     from evofuse.skills import Selector
 
+    if not task.strip():
+        raise UserError("TASK is empty.", hint='Pass the request as a user would write it: "..."')
     library = _open(config)
     try:
         context = _context(tenant, user)

@@ -130,6 +130,8 @@ def test_route_explains_the_selector_s_choice_and_its_misses(
 
     code, out, _ = run(capsys, "route", "hello", "-k", "1", "--config", c)
     assert code == 0 and out.startswith("no skill:") and "; no skill below 0." in out
+    code, out, err = run(capsys, "route", "  ", "--json", "--config", c)
+    assert (code, out) == (2, "") and "TASK is empty" in err and "Hint:" in err
 
 
 def test_user_mistakes_exit_2_with_a_hint(
