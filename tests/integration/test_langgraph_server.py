@@ -45,6 +45,7 @@ SCRIPT = UpstreamScript(
         "m1": ModelBehavior(content="First member's answer."),
         "m2": ModelBehavior(content="Second member's answer."),
         "down": ModelBehavior(kind="error", status=503, message="upstream unavailable"),
+        "slow": ModelBehavior(content="Too late.", latency_ms=10_000),
         "judge": JUDGE,
     },
     default=None,
@@ -85,6 +86,7 @@ def _write_project(folder: Path, upstream: str) -> Path:
             "profiles": {
                 "panel": {"models": ["m1", "m2"], "judge": "judge", "grace_s": 1.0},
                 "broken": {"models": ["down"], "mode": "single"},
+                "slow": {"models": ["slow"], "mode": "single"},
                 # A cost cap makes the engine count tokens before dispatch (LiteLLM's tokenizer).
                 "capped": {"models": ["m1", "m2"], "judge": "judge", "max_cost_usd": 0.5},
             },
@@ -168,7 +170,7 @@ def test_the_server_lists_every_graph_of_langgraph_json(client: Any) -> None:
     # The context form a client (or LangGraph Studio) sees: the fields a client may set.
     schemas = client.assistants.get_schemas(assistants[0]["assistant_id"])
     fields = set(schemas["context_schema"]["properties"])
-    assert {"user", "mode", "profile", "skill"} <= fields
+    assert {"user", "mode", "profile", "skill", "deadline_s"} <= fields
     assert not {"engine", "recorder", "selector", "tenant"} & fields
 
 
@@ -260,6 +262,25 @@ def test_a_failing_run_is_recorded_failed(server: Server, client: Any) -> None:
     assert "AllMembersFailedError" in (recorded["error"] or "")
     assert recorded["steps"][0]["status"] == "failed"
     assert recorded["steps"][0]["candidates"][0]["model"] == "down"
+
+
+def test_a_run_past_its_deadline_is_stopped_and_recorded(server: Server, client: Any) -> None:
+    # No Runner here: the graph's own steps keep the deadline the client (or profile) set.
+    thread = client.threads.create()
+    started = time.monotonic()
+    run = client.runs.create(
+        thread["thread_id"],
+        "assistant",
+        input=_ask("Hi"),
+        context={"profile": "slow", "deadline_s": 0.5},
+    )
+    client.runs.join(thread["thread_id"], run["run_id"])
+    assert time.monotonic() - started < 8.0  # the member would answer after 10 s
+    assert client.runs.get(thread["thread_id"], run["run_id"])["status"] == "error"
+    recorded = server.run(run["run_id"])
+    assert recorded["status"] == "failed"
+    assert (recorded["error"] or "").startswith("deadline_exceeded:")
+    assert [s["status"] for s in recorded["steps"]] == ["failed"]
 
 
 def test_a_capped_profile_is_estimated_priced_and_recorded(server: Server, client: Any) -> None:

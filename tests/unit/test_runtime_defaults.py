@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 import yaml
 from langgraph.graph import END, START, StateGraph
 
-from evofuse.errors import AllMembersFailedError, ConfigError, UserError
+from evofuse.errors import AllMembersFailedError, ConfigError, DeadlineExceededError, UserError
 from evofuse.runtime import defaults
 from evofuse.runtime.context import EvoContext
 from evofuse.runtime.nodes import fuse_step, record, select_skill
@@ -45,6 +46,7 @@ def configured(pool: FakePool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     pool.model("m2", content="member two says")
     pool.model("down", status=503)
     pool.model("j", content=judge_reply(answer="fused"))
+    pool.model("slow", content="too late", delay_s=5.0)
     config = {
         "model_list": [
             {
@@ -55,13 +57,15 @@ def configured(pool: FakePool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
                     "api_key": SECRET,
                 },
             }
-            for name in ("m1", "m2", "down", "j")
+            for name in ("m1", "m2", "down", "j", "slow")
         ],
         "fusion": {
             "default_profile": "p",
             "profiles": {
                 "p": {"models": ["m1", "m2"], "judge": "j", "grace_s": 0.5},
                 "broken": {"models": ["down"], "mode": "single"},
+                "bounded": {"models": ["slow"], "mode": "single", "deadline_s": 0.3},
+                "unbounded": {"models": ["slow"], "mode": "single"},
             },
         },
         "skills": {"dir": str(tmp_path / "no-seed-skills")},
@@ -119,6 +123,26 @@ async def test_a_failed_run_is_recorded_failed_by_the_graph_itself(configured: P
     [run] = recorded(configured)
     assert run["status"] == "failed"
     assert run["error"].startswith("AllMembersFailedError: Every model in the pool failed")
+    assert run["steps"][0]["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("context", "seconds"),
+    [({"profile": "bounded"}, 0.3), ({"profile": "unbounded", "deadline_s": 0.2}, 0.2)],
+)
+async def test_a_run_the_graph_records_itself_keeps_its_deadline(
+    configured: Path, context: dict[str, Any], seconds: float
+) -> None:
+    # Under LangGraph's server no Runner times the run: its steps do, from the profile's
+    # deadline_s or the client's, and the run is recorded as the Runner would record it.
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceededError) as caught:
+        await graph().ainvoke({"messages": [{"role": "user", "content": "hi"}]}, context=context)
+    assert time.monotonic() - started < 3.0  # the member would have answered after 5 s
+    assert caught.value.deadline_s == seconds
+    [run] = recorded(configured)
+    assert run["status"] == "failed"
+    assert run["error"].startswith("deadline_exceeded: The run did not finish within")
     assert run["steps"][0]["status"] == "failed"
 
 

@@ -20,10 +20,11 @@ from evofuse.options import DEFAULT_OPTIONS, FusionOptions, ModelSettings
 from evofuse.ports import RunInfo, RunRecorder, SkillChooser
 
 if TYPE_CHECKING:
+    from evofuse.config import Settings
     from evofuse.fusion import FusionEngine
 
 # The ports live in evofuse.ports; code written against this module keeps working.
-__all__ = ["Deadline", "EvoContext", "RunRecorder", "SkillChooser"]
+__all__ = ["Deadline", "EvoContext", "RunRecorder", "SkillChooser", "run_deadline_s"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ class Deadline:
 
     def passed(self) -> bool:
         return asyncio.get_running_loop().time() >= self.at
+
+
+def run_deadline_s(settings: Settings, options: FusionOptions) -> float | None:
+    """A run's overall deadline: the request's, else its profile's (None: no deadline)."""
+    if options.deadline_s is not None:
+        return options.deadline_s
+    profile = settings.fusion.profiles.get(options.profile or settings.fusion.default_profile)
+    return profile.deadline_s if profile is not None else None
 
 
 @dataclass
@@ -75,6 +84,7 @@ class EvoContext:
     models: InitVar[list[str] | None] = None
     judge: InitVar[str | None] = None
     params: InitVar[dict[str, Any] | None] = None
+    deadline_s: InitVar[float | None] = None
 
     def __post_init__(
         self,
@@ -83,8 +93,15 @@ class EvoContext:
         models: list[str] | None,
         judge: str | None,
         params: dict[str, Any] | None,
+        deadline_s: float | None,
     ) -> None:
-        given = {"profile": profile, "mode": mode, "models": models, "judge": judge}
+        given = {
+            "profile": profile,
+            "mode": mode,
+            "models": models,
+            "judge": judge,
+            "deadline_s": deadline_s,
+        }
         given = {k: v for k, v in given.items() if v is not None}
         if given or params:
             _, self.options = parse_client_context({**given, "params": params or {}})
@@ -126,6 +143,9 @@ class ClientContext(BaseModel):
     models: list[str] | None = Field(default=None, description="Pool members (model_list names).")
     judge: str | None = Field(default=None, description="Judge model (a model_list name).")
     skill: str | None = Field(default=None, description="Use this skill instead of the Selector.")
+    deadline_s: float | None = Field(
+        default=None, gt=0, description="Bound on the whole run in seconds (else the profile's)."
+    )
     params: dict[str, Any] = Field(
         default_factory=dict, description="Model settings for every member: temperature, …"
     )
@@ -135,13 +155,13 @@ class ClientContext(BaseModel):
 
 
 CLIENT_FIELDS = tuple(ClientContext.model_fields)
-_OVERRIDES = ("profile", "mode", "models", "judge")
+_OVERRIDES = ("profile", "mode", "models", "judge", "deadline_s")
 
 
 def parse_client_context(fields: Mapping[str, Any]) -> tuple[ClientContext, FusionOptions]:
     """A client's context fields, and the `FusionOptions` they ask for (profile, mode, models,
-    judge; `params` are the model settings every member gets). A `UserError` names every field
-    at fault and the fields a client may set."""
+    judge, deadline_s; `params` are the model settings every member gets). A `UserError` names
+    every field at fault and the fields a client may set."""
     stage = ""  # the field the errors below are inside of
     try:
         client = ClientContext.model_validate(dict(fields))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -22,7 +23,7 @@ from langgraph.runtime import Runtime
 from evofuse.config import FusionMode
 from evofuse.errors import DeadlineExceededError, UserError
 from evofuse.fusion import Finished
-from evofuse.runtime.context import EvoContext
+from evofuse.runtime.context import Deadline, EvoContext, run_deadline_s
 from evofuse.runtime.defaults import complete_context, needs_completion
 from evofuse.runtime.events import PublicSkill, SkillEvent, fusion_event, step_event
 from evofuse.runtime.state import AgentState, SkillChoice, StepRecord, StepSpec, current_steps
@@ -102,6 +103,8 @@ async def _owned_run(ctx: EvoContext, run_id: str, owned: bool) -> AsyncIterator
         if owned and ctx.recorder is not None:
             if isinstance(exc, asyncio.CancelledError | GeneratorExit):
                 status, error = "cancelled", "the caller cancelled the run"
+            elif isinstance(exc, DeadlineExceededError):  # recorded as the Runner records it
+                status, error = "failed", f"{exc.code}: {exc.message}"
             else:
                 status, error = "failed", f"{type(exc).__name__}: {exc}"
             await _off_loop(ctx.recorder.finish, run_id, status, error)
@@ -148,6 +151,8 @@ async def _select(
 ) -> dict[str, Any]:
     ctx, owned = await _context(runtime)
     run_id, update = await _ensure_run(state, ctx, new_turn=True)
+    if owned:  # the run starts here: so does its deadline's clock
+        ctx, update = _own_deadline(state, ctx, run_id, update)
     selector, recorder = ctx.selector, ctx.recorder
 
     def choose_and_record() -> SkillChoice | None:
@@ -211,11 +216,43 @@ async def run_step(
     """Run one step (shared by `fuse_step` and the prebuilt agent's skill loop)."""
     ctx, owned = await _context(runtime)
     run_id, update = await _ensure_run(state, ctx)
+    if owned:
+        ctx, update = _own_deadline(state, ctx, run_id, update)
     index = len(current_steps({**state, "run_id": run_id}))
     name = spec.get("name") or f"step-{index + 1}"
     async with _owned_run(ctx, run_id, owned):
         with step_span(run_id, index, name, state.get("skill")):
-            return await _fuse(state, runtime, ctx, run_id, update, spec, final=final)
+            if not owned or ctx.deadline is None:  # the Runner keeps the deadline itself
+                return await _fuse(state, runtime, ctx, run_id, update, spec, final=final)
+            limit = asyncio.timeout_at(ctx.deadline.at)
+            try:
+                async with limit:
+                    return await _fuse(state, runtime, ctx, run_id, update, spec, final=final)
+            except TimeoutError:
+                if not limit.expired():
+                    raise
+                raise DeadlineExceededError(ctx.deadline.seconds) from None
+
+
+def _own_deadline(
+    state: AgentState, ctx: EvoContext, run_id: str, update: dict[str, Any]
+) -> tuple[EvoContext, dict[str, Any]]:
+    """The deadline of a run this graph records itself (LangGraph's server runs it, not
+    `Runner`): set when the host's run starts, kept in the state (wall-clock, so it survives a
+    checkpoint), and enforced by each step. Keyed by the host's run id, so work resumed by a
+    later host run (after an interrupt) gets a deadline of its own, as a new `Runner` call
+    would."""
+    key = _host_run_id() or run_id
+    given = state.get("deadline")
+    if given is None or given["run_id"] != key:
+        assert ctx.engine is not None  # completed by `_context`
+        seconds = run_deadline_s(ctx.engine.settings, ctx.options)
+        if seconds is None:
+            return ctx, update
+        given = {"run_id": key, "seconds": seconds, "at": time.time() + seconds}
+        update = {**update, "deadline": given}
+    at = asyncio.get_running_loop().time() + (given["at"] - time.time())
+    return dataclasses.replace(ctx, deadline=Deadline(given["seconds"], at)), update
 
 
 async def _fuse(

@@ -26,7 +26,13 @@ from evofuse.fusion import FusionEngine
 from evofuse.identity import UserHasher
 from evofuse.options import DEFAULT_OPTIONS, FusionOptions
 from evofuse.runtime.checkpoint import open_checkpointer
-from evofuse.runtime.context import Deadline, EvoContext, RunRecorder, SkillChooser
+from evofuse.runtime.context import (
+    Deadline,
+    EvoContext,
+    RunRecorder,
+    SkillChooser,
+    run_deadline_s,
+)
 from evofuse.runtime.nodes import STATUS_BY_RUNNER
 from evofuse.runtime.registry import GraphRegistry
 from evofuse.runtime.results import RunResult, StepResult
@@ -199,12 +205,7 @@ class Runner:
 
     def deadline_s(self, options: FusionOptions) -> float | None:
         """The run's overall deadline: the request's, else its profile's (None: no deadline)."""
-        if options.deadline_s is not None:
-            return options.deadline_s
-        profile = self.settings.fusion.profiles.get(
-            options.profile or self.settings.fusion.default_profile
-        )
-        return profile.deadline_s if profile is not None else None
+        return run_deadline_s(self.settings, options)
 
     async def run(
         self,

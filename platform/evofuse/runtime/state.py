@@ -11,7 +11,7 @@ from langgraph.graph.message import add_messages
 from evofuse.ports import SkillChoice, StepSpec
 
 # SkillChoice and StepSpec live in evofuse.ports; graphs written against this module keep working.
-__all__ = ["AgentState", "SkillChoice", "StepRecord", "StepSpec", "current_steps"]
+__all__ = ["AgentState", "RunDeadline", "SkillChoice", "StepRecord", "StepSpec", "current_steps"]
 
 
 class StepRecord(TypedDict):
@@ -23,6 +23,14 @@ class StepRecord(TypedDict):
     mode: str
     content: str
     fusion: dict[str, Any]
+
+
+class RunDeadline(TypedDict):
+    """When a run the graph records itself (under LangGraph's server) must be over."""
+
+    run_id: str  # the host's run it bounds: later turns and resumed work get their own
+    seconds: float
+    at: float  # wall-clock time (time.time()), so it survives a checkpoint
 
 
 class AgentState(TypedDict, total=False):
@@ -38,6 +46,7 @@ class AgentState(TypedDict, total=False):
     skill: SkillChoice | None
     steps: Annotated[list[StepRecord], operator.add]
     answer: str
+    deadline: RunDeadline  # only for runs the graph records itself (see runtime.nodes)
 
 
 def current_steps(state: AgentState) -> list[StepRecord]:
