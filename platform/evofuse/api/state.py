@@ -11,6 +11,7 @@ from langgraph.pregel import Pregel
 from evofuse.api.evolution_worker import CycleWorker
 from evofuse.api.fusion_graph import fusion_graph
 from evofuse.api.metrics import Metrics
+from evofuse.readiness import WorkerReadiness
 
 if TYPE_CHECKING:
     from evofuse.config import Settings
@@ -28,6 +29,7 @@ class ApiState:
     fusion_graphs: dict[str, Pregel[Any, Any, Any, Any]]
     metrics: Metrics
     evolution: CycleWorker  # cycles started over HTTP, off the event loop; closed by the lifespan
+    readiness: WorkerReadiness  # under `serve --workers N`: whether every worker is warm
 
     @classmethod
     def build(cls, services: Services) -> ApiState:
@@ -41,6 +43,7 @@ class ApiState:
             fusion_graphs=graphs,
             metrics=Metrics(),
             evolution=CycleWorker(services),
+            readiness=WorkerReadiness.from_env(),
         )
 
     @property
@@ -67,4 +70,5 @@ class ApiState:
         except Exception:
             log.exception("EvoFuse API warm-up failed; the first request will retry it")
             return
+        self.readiness.mark_ready()
         log.info("EvoFuse API warm: graphs %s", ", ".join(self.runner.registry.ids))

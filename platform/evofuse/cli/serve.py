@@ -85,6 +85,7 @@ def serve(
 
     from evofuse.config.loader import CONFIG_ENV_VAR, find_config_path
     from evofuse.localmodel import local_model_running
+    from evofuse.readiness import READY_DIR_ENV, WORKERS_ENV
 
     settings = load(config)
     check_exposure(settings, host, force)
@@ -102,6 +103,10 @@ def serve(
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             metrics_dir = tempfile.mkdtemp(prefix="evofuse-metrics-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        # Each worker marks itself warm here; /healthz says `ready` once all of them have.
+        ready_dir = tempfile.mkdtemp(prefix="evofuse-ready-")
+        os.environ[READY_DIR_ENV] = ready_dir
+        os.environ[WORKERS_ENV] = str(workers)
         try:
             uvicorn.run(
                 "evofuse.api.app:app_from_env",
@@ -112,6 +117,7 @@ def serve(
                 access_log=access_log,
             )
         finally:
+            shutil.rmtree(ready_dir, ignore_errors=True)
             if metrics_dir is not None:
                 shutil.rmtree(metrics_dir, ignore_errors=True)
 

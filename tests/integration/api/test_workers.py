@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -20,6 +21,21 @@ def two_workers(
 ) -> Iterator[LiveServer]:
     folder = tmp_path_factory.mktemp("workers")
     yield from start_server(folder, upstream, f"sqlite:///{folder}/evofuse.db", "--workers", "2")
+
+
+def test_healthz_says_ready_only_once_every_worker_is_warm(two_workers: LiveServer) -> None:
+    # First in this module, while the workers may still be warming. A probe reaches whichever
+    # worker accepts it: once one says "ready", all must be warm, so every later probe says so.
+    deadline = time.monotonic() + 120
+    with httpx.Client(timeout=10) as client:
+        while client.get(f"{two_workers.url}/healthz").json()["models"] != "ready":
+            assert time.monotonic() < deadline, "the workers never warmed up"
+            time.sleep(0.2)
+        probes = [
+            client.get(f"{two_workers.url}/healthz", headers={"Connection": "close"}).json()
+            for _ in range(12)
+        ]
+    assert {p["models"] for p in probes} == {"ready"}
 
 
 def test_two_workers_serve_and_count_together(two_workers: LiveServer) -> None:

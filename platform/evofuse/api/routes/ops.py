@@ -33,13 +33,15 @@ def _database_error(store: Store) -> str | None:
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
 def healthz(state: StateDep) -> Response:
     """200 while the database answers, 503 otherwise; `models` says whether the model library
-    has finished loading after start-up."""
+    has finished loading after start-up (under `serve --workers N`, in every worker)."""
     error = _database_error(state.store)
     health = Health(
         status="ok" if error is None else "degraded",
         database="ok" if error is None else error,
         version=__version__,
-        models="ready" if state.services.engine.gateway.is_warm else "warming",
+        models="ready"
+        if state.readiness.all_ready(state.services.engine.gateway.is_warm)
+        else "warming",
     )
     return JSONResponse(health.model_dump(), status_code=200 if error is None else 503)
 
