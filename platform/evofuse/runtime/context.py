@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, ValidationError
 from pydantic_core import core_schema
 
-from evofuse.errors import UserError
+from evofuse.errors import DeadlineExceededError, UserError
 from evofuse.options import DEFAULT_OPTIONS, FusionOptions, ModelSettings
 from evofuse.ports import RunInfo, RunRecorder, SkillChooser
 
@@ -24,7 +24,15 @@ if TYPE_CHECKING:
     from evofuse.fusion import FusionEngine
 
 # The ports live in evofuse.ports; code written against this module keeps working.
-__all__ = ["Deadline", "EvoContext", "RunRecorder", "SkillChooser", "run_deadline_s"]
+__all__ = [
+    "Deadline",
+    "EvoContext",
+    "RunRecorder",
+    "SkillChooser",
+    "run_deadline_s",
+    "run_outcome",
+    "within",
+]
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,41 @@ class Deadline:
 
     def passed(self) -> bool:
         return asyncio.get_running_loop().time() >= self.at
+
+
+def within(deadline: Deadline | None) -> _Within:
+    """`async with within(deadline):` stops the block at the deadline with
+    `DeadlineExceededError` (no deadline: unbounded)."""
+    return _Within(deadline)
+
+
+class _Within:
+    # A class, not a generator-based context manager: the Runner enters one per streamed chunk.
+    __slots__ = ("deadline", "limit")
+
+    def __init__(self, deadline: Deadline | None) -> None:
+        self.deadline = deadline
+        self.limit = asyncio.timeout_at(deadline.at if deadline is not None else None)
+
+    async def __aenter__(self) -> None:
+        await self.limit.__aenter__()
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        try:
+            await self.limit.__aexit__(*exc_info)
+        except TimeoutError:  # raised by the limit only once it expired
+            assert self.deadline is not None  # an unbounded limit never expires
+            raise DeadlineExceededError(self.deadline.seconds) from None
+
+
+def run_outcome(exc: BaseException) -> tuple[str, str]:
+    """(status, error) recorded for a run that ended with `exc`, the same under `Runner` and
+    under LangGraph's server."""
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+        return "cancelled", "the caller cancelled the run"
+    if isinstance(exc, DeadlineExceededError):
+        return "failed", f"{exc.code}: {exc.message}"
+    return "failed", f"{type(exc).__name__}: {exc}"
 
 
 def run_deadline_s(settings: Settings, options: FusionOptions) -> float | None:

@@ -23,7 +23,13 @@ from langgraph.runtime import Runtime
 from evofuse.config import FusionMode
 from evofuse.errors import DeadlineExceededError, UserError
 from evofuse.fusion import Finished
-from evofuse.runtime.context import Deadline, EvoContext, run_deadline_s
+from evofuse.runtime.context import (
+    Deadline,
+    EvoContext,
+    run_deadline_s,
+    run_outcome,
+    within,
+)
 from evofuse.runtime.defaults import complete_context, needs_completion
 from evofuse.runtime.events import PublicSkill, SkillEvent, fusion_event, step_event
 from evofuse.runtime.state import AgentState, SkillChoice, StepRecord, StepSpec, current_steps
@@ -101,13 +107,7 @@ async def _owned_run(ctx: EvoContext, run_id: str, owned: bool) -> AsyncIterator
         yield
     except BaseException as exc:
         if owned and ctx.recorder is not None:
-            if isinstance(exc, asyncio.CancelledError | GeneratorExit):
-                status, error = "cancelled", "the caller cancelled the run"
-            elif isinstance(exc, DeadlineExceededError):  # recorded as the Runner records it
-                status, error = "failed", f"{exc.code}: {exc.message}"
-            else:
-                status, error = "failed", f"{type(exc).__name__}: {exc}"
-            await _off_loop(ctx.recorder.finish, run_id, status, error)
+            await _off_loop(ctx.recorder.finish, run_id, *run_outcome(exc))
         raise
 
 
@@ -222,16 +222,9 @@ async def run_step(
     name = spec.get("name") or f"step-{index + 1}"
     async with _owned_run(ctx, run_id, owned):
         with step_span(run_id, index, name, state.get("skill")):
-            if not owned or ctx.deadline is None:  # the Runner keeps the deadline itself
+            # Under `Runner` the Runner keeps the deadline; a run the graph owns keeps its own.
+            async with within(ctx.deadline if owned else None):
                 return await _fuse(state, runtime, ctx, run_id, update, spec, final=final)
-            limit = asyncio.timeout_at(ctx.deadline.at)
-            try:
-                async with limit:
-                    return await _fuse(state, runtime, ctx, run_id, update, spec, final=final)
-            except TimeoutError:
-                if not limit.expired():
-                    raise
-                raise DeadlineExceededError(ctx.deadline.seconds) from None
 
 
 def _own_deadline(

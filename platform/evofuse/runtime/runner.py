@@ -21,7 +21,6 @@ from langgraph.pregel import Pregel
 from langgraph.types import Durability, StreamMode
 
 from evofuse.config import Settings
-from evofuse.errors import DeadlineExceededError
 from evofuse.fusion import FusionEngine
 from evofuse.identity import UserHasher
 from evofuse.options import DEFAULT_OPTIONS, FusionOptions
@@ -32,6 +31,8 @@ from evofuse.runtime.context import (
     RunRecorder,
     SkillChooser,
     run_deadline_s,
+    run_outcome,
+    within,
 )
 from evofuse.runtime.nodes import STATUS_BY_RUNNER
 from evofuse.runtime.registry import GraphRegistry
@@ -130,7 +131,7 @@ class Runner:
         graph_name = graph_id if isinstance(graph_id, str) else graph.name
         run_id = run_id or uuid.uuid4().hex
         thread_id = thread_id or run_id
-        deadline_s = self.deadline_s(options)
+        deadline_s = run_deadline_s(self.settings, options)
         deadline = Deadline.after(deadline_s) if deadline_s is not None else None
         ctx = EvoContext(
             engine=self.engine,
@@ -174,26 +175,14 @@ class Runner:
                 async with aclosing(chunks):
                     while True:
                         # The deadline covers the graph's work, never the caller's use of a chunk.
-                        limit = asyncio.timeout_at(deadline.at if deadline else None)
                         try:
-                            async with limit:
+                            async with within(deadline):
                                 mode, chunk = await anext(chunks)
                         except StopAsyncIteration:
                             break
-                        except TimeoutError:
-                            if not limit.expired():
-                                raise
-                            assert deadline is not None
-                            raise DeadlineExceededError(deadline.seconds) from None
                         yield mode, chunk
-            except (asyncio.CancelledError, GeneratorExit):
-                status, error = "cancelled", "the caller cancelled the run"
-                raise
-            except DeadlineExceededError as exc:
-                status, error = "failed", f"{exc.code}: {exc.message}"
-                raise
             except BaseException as exc:
-                status, error = "failed", f"{type(exc).__name__}: {exc}"
+                status, error = run_outcome(exc)
                 raise
             finally:
                 end_status(span, status, error)
@@ -202,10 +191,6 @@ class Runner:
                     await asyncio.shield(
                         asyncio.to_thread(self.recorder.finish, run_id, status, error)
                     )
-
-    def deadline_s(self, options: FusionOptions) -> float | None:
-        """The run's overall deadline: the request's, else its profile's (None: no deadline)."""
-        return run_deadline_s(self.settings, options)
 
     async def run(
         self,

@@ -370,10 +370,8 @@ class SkillIndex:
         already fetched by the search)."""
         known = rows.terms_by_id if rows is not None else self._approximate_terms
         documents = {i: known.get(i, Counter()) for i in skill_ids}
-        if private is not None:
-            for skill_id, mine in private.terms_by_id.items():
-                if skill_id in documents:
-                    documents[skill_id] = documents[skill_id] + mine
+        if private is not None:  # a skill is either global or private: the ids do not overlap
+            documents.update((i, t) for i, t in private.terms_by_id.items() if i in documents)
         return documents
 
     def _exact_rows(self) -> Rows | None:
