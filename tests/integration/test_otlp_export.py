@@ -34,6 +34,8 @@ settings = settings_from_mapping({
 })
 script = UpstreamScript(models={"m1": ModelBehavior(content="One."),
                                 "m2": ModelBehavior(content="Two."), "j": JUDGE}, default=None)
+from evofuse.telemetry.tracing import tracer
+tracer()  # fetched (and kept) before any provider exists: the spans must follow the one set later
 engine = FusionEngine(settings, gateway=ScriptedGateway(script))  # installs the exporter
 assert isinstance(trace.get_tracer_provider(), TracerProvider)
 runner = Runner(settings, engine=engine, checkpoints=False)

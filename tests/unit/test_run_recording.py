@@ -11,14 +11,18 @@ from typing import Any, cast
 
 import pytest
 from sqlalchemy import event
+from sqlmodel import col, select
 
 from evofuse.errors import UserError
+from evofuse.ports import RunInfo
 from evofuse.runtime.nodes import fuse_step
 from evofuse.runtime.runner import Runner
 from evofuse.runtime.state import SkillChoice
 from evofuse.store import Store
 from evofuse.store.recorder import SqlRunRecorder
+from evofuse.store.rows import Rows
 from evofuse.store.run_queries import get_run
+from evofuse.store.runs import CandidateRow, RunRow, StepRow, VerdictRow
 from evofuse.testing import judge_reply as verdict
 from tests.support.databases import database_url  # noqa: F401  (fixture)
 from tests.unit.conftest import FakePool
@@ -135,3 +139,63 @@ async def test_a_cancelled_run_is_recorded_once_the_caller_is_gone(
     detail = get_run(store, "gone")
     assert detail["status"] == "cancelled"
     assert detail["skill"] == {"name": "sql-review", "version": 3}
+
+
+def test_a_second_start_of_the_same_run_changes_nothing(store: Store) -> None:
+    """A resumed thread or a re-run node starts a run that exists: one row, the first kept."""
+    recorder = SqlRunRecorder(store)
+    recorder.start("again", RunInfo("assistant", "acme", "u1", "t1", "first task", "key-1"))
+    SqlRunRecorder(store).start("again", RunInfo("other", "evil", "u2", "t2", "second", "key-2"))
+    with store.session() as session:
+        [row] = session.exec(select(RunRow).where(RunRow.id == "again")).all()
+    assert (row.graph, row.tenant, row.user_hash, row.task, row.api_key_id) == (
+        "assistant",
+        "acme",
+        "u1",
+        "first task",
+        "key-1",
+    )
+    assert row.status == "running" and row.prompt_tokens == 0 and row.created_at is not None
+
+
+async def test_a_step_is_stored_whole_with_its_candidates_verdict_and_totals(
+    pool: FakePool, store: Store, tmp_path: Path
+) -> None:
+    pool.model("m1", content="member one says")
+    pool.model("m2", status=500, error_message="boom two")
+    pool.model("j", content=verdict(answer="the fused answer"))
+    async with _runner(pool, store, tmp_path, FixedChooser(THREE_STEP_SKILL)) as runner:
+        result = await runner.run("assistant", "Review: SELECT 1", user="bob", run_id="whole")
+    with store.session() as session:
+        run = session.get(RunRow, "whole")
+        steps = session.exec(select(StepRow).where(StepRow.run_id == "whole")).all()
+        step_ids = [s.id for s in steps]
+        candidates = session.exec(
+            select(CandidateRow).where(col(CandidateRow.step_id).in_(step_ids))
+        ).all()
+        verdicts = session.exec(
+            select(VerdictRow).where(col(VerdictRow.step_id).in_(step_ids))
+        ).all()
+    assert run is not None and run.status == "succeeded" and run.answer == result.answer
+    assert run.prompt_tokens == sum(s.prompt_tokens for s in steps) > 0
+    assert [s.index for s in steps] == [0, 1, 2] and all(s.created_at for s in steps)
+    assert all(s.degraded and s.degraded_reasons for s in steps)  # one member failed each step
+    assert sorted((c.model, c.status) for c in candidates) == sorted(
+        [("m1", "ok"), ("m2", "error")] * 3
+    )
+    # one answer left: the judge had nothing to weigh, and says so on record
+    assert [(v.status, v.winner, v.degraded, v.scores) for v in verdicts] == [
+        ("skipped", "m1", True, [])
+    ] * 3
+
+
+def test_row_values_fill_the_models_defaults_and_refuse_unknown_columns() -> None:
+    steps = Rows(StepRow)
+    row = steps.values(run_id="r", index=0, name="answer", status="succeeded")
+    assert "id" not in row  # the database numbers it
+    assert row["degraded"] is False and row["prompt_tokens"] == 0 and row["mode_choice"] is None
+    assert row["degraded_reasons"] == [] and row["created_at"].tzinfo is not None
+    other = steps.values(run_id="r", index=1, name="answer", status="succeeded")
+    assert other["degraded_reasons"] is not row["degraded_reasons"]  # a new list per row
+    with pytest.raises(TypeError, match="StepRow has no column"):
+        steps.values(run_id="r", index=0, name="a", status="ok", colour="blue")

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Float, literal, update
+from sqlalchemy import Connection, Float, Insert, insert, literal, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from evofuse.store.db import Store
 from evofuse.store.outcomes import OutcomeRow, OutcomeSource
 from evofuse.store.processes import local_owner_alive, this_process
+from evofuse.store.rows import Rows
 from evofuse.store.runs import CandidateRow, RunRow, RunStatus, StepRow, VerdictRow
 from evofuse.store.skills import SkillVersionRow, utcnow
 
@@ -27,6 +29,13 @@ if TYPE_CHECKING:
 # A run of another host still `running` after this long is taken as dead: we cannot see its pid.
 STALE_AFTER = timedelta(hours=6)
 _MAX_OPEN = 10_000  # runs kept in memory between start and finish (a leak guard, not a limit)
+_RUNS, _STEPS, _CANDIDATES, _VERDICTS, _OUTCOMES = (
+    Rows(RunRow),
+    Rows(StepRow),
+    Rows(CandidateRow),
+    Rows(VerdictRow),
+    Rows(OutcomeRow),
+)
 
 
 @dataclass
@@ -45,10 +54,12 @@ class SqlRunRecorder:
     """Durable run records in the EvoFuse database.
 
     One transaction when a run starts (before any model call), one per step as it ends, one
-    when the run ends. The Selector's choice is kept in memory and written with the next of
-    those (a run that dies before its first step ends is `interrupted` without it). What a
-    later call would read back (the run's start time, each step's best judge score) is kept in
-    memory for the runs this process records; a run it does not know is read from SQL.
+    when the run ends, each in plain Core statements: at full request rate the ORM's unit of
+    work cost more CPU than the SQL (`store/rows.py`). The Selector's choice is kept in memory
+    and written with the next of those (a run that dies before its first step ends is
+    `interrupted` without it). What a later call would read back (the run's start time, each
+    step's best judge score) is kept in memory for the runs this process records; a run it
+    does not know is read from SQL.
     """
 
     def __init__(self, store: Store) -> None:
@@ -56,11 +67,12 @@ class SqlRunRecorder:
         self._lock = threading.Lock()  # the runtime calls from worker threads
         self._open: dict[str, _OpenRun] = {}
         self._known_versions: set[int] = set()  # version rows seen to exist (never deleted)
+        self._insert_run = _insert_new(store.dialect, RunRow)
 
     # -- the RunRecorder protocol ---------------------------------------------------------
 
     def start(self, run_id: str, run: RunInfo) -> None:
-        row = RunRow(
+        row = _RUNS.values(
             id=run_id,
             graph=run.graph_id,
             tenant=run.tenant or "",
@@ -70,14 +82,14 @@ class SqlRunRecorder:
             api_key_id=run.api_key_id,
             owner=this_process(),
         )
-        with self.store.session() as session:
-            if session.get(RunRow, run_id) is not None:
-                return  # resumed thread or a re-run node: the run already exists
-            session.add(row)
+        with self.store.transaction() as connection:
+            inserted = cast("CursorResult[Any]", connection.execute(self._insert_run, row))
+        if not inserted.rowcount:
+            return  # resumed thread or a re-run node: the run already exists
         with self._lock:
             if len(self._open) >= _MAX_OPEN:  # runs never finished here: forget the oldest
                 self._open.pop(next(iter(self._open)))
-            self._open[run_id] = _OpenRun(row.created_at, row.tenant, row.user_hash)
+            self._open[run_id] = _OpenRun(row["created_at"], row["tenant"], row["user_hash"])
 
     def skill_chosen(self, run_id: str, skill: SkillChoice | None) -> None:
         with self._lock:
@@ -86,12 +98,12 @@ class SqlRunRecorder:
                 known.skill, known.skill_pending = skill, skill is not None
                 return
         if skill is not None:  # a run this process did not start: write it now
-            with self.store.session() as session:
-                self._write_skill(session, run_id, skill)
+            with self.store.transaction() as connection:
+                self._write_skill(connection, run_id, skill)
 
     def step_finished(self, run_id: str, index: int, name: str, result: FusionResult) -> None:
-        with self.store.session() as session:
-            step = StepRow(
+        with self.store.transaction() as connection:
+            step = _STEPS.values(
                 run_id=run_id,
                 index=index,
                 name=name,
@@ -109,15 +121,17 @@ class SqlRunRecorder:
                 if result.mode_choice is None
                 else result.mode_choice.model_dump(mode="json"),
             )
-            session.add(step)
-            session.flush()
-            assert step.id is not None
+            step_id = _insert(connection, _STEPS, step)
             calls = [c for r in result.debate_rounds for c in r] or result.candidates
-            session.add_all(_candidate_row(step.id, c) for c in calls)
+            if calls:
+                connection.execute(
+                    insert(_CANDIDATES.table), [_candidate_row(step_id, c) for c in calls]
+                )
             j = result.judge
-            session.add(
-                VerdictRow(
-                    step_id=step.id,
+            connection.execute(
+                insert(_VERDICTS.table),
+                _VERDICTS.values(
+                    step_id=step_id,
                     judge_model=j.model,
                     status=j.status,
                     winner=j.winner,
@@ -131,7 +145,7 @@ class SqlRunRecorder:
                     fallback_rule=j.fallback_rule,
                     latency_ms=j.latency_ms,
                     cost_usd=j.cost_usd,
-                )
+                ),
             )
             # Totals in one UPDATE, no read: SQL's NULL + x is NULL, so an unknown cost stays
             # unknown for the rest of the run.
@@ -148,11 +162,11 @@ class SqlRunRecorder:
                 "cost_usd": cost,
                 "answer": result.content,
             }
-            values |= self._pending_skill(session, run_id)
-            updated = session.execute(
+            values |= self._pending_skill(connection, run_id)
+            updated = connection.execute(
                 update(RunRow).where(col(RunRow.id) == run_id).values(**values)
             )
-            if cast("CursorResult[Any]", updated).rowcount == 0:
+            if updated.rowcount == 0:
                 raise LookupError(f"run {run_id} was never started")
         best = _best_judge_score(j.status, [float(s.score) for s in j.scores])
         self._skill_written(run_id)
@@ -169,16 +183,19 @@ class SqlRunRecorder:
         message = (
             "the caller cancelled the run" if cancelled else str(error) or type(error).__name__
         )
-        with self.store.session() as session:
-            step = StepRow(run_id=run_id, index=index, name=name, status=status, error=message)
-            session.add(step)
-            session.flush()
-            assert step.id is not None
-            for failure in getattr(error, "failures", []):
-                session.add(_candidate_row(step.id, failure))
-            skill = self._pending_skill(session, run_id)
+        with self.store.transaction() as connection:
+            step = _STEPS.values(
+                run_id=run_id, index=index, name=name, status=status, error=message
+            )
+            step_id = _insert(connection, _STEPS, step)
+            failures = getattr(error, "failures", [])
+            if failures:
+                connection.execute(
+                    insert(_CANDIDATES.table), [_candidate_row(step_id, f) for f in failures]
+                )
+            skill = self._pending_skill(connection, run_id)
             if skill:
-                session.execute(update(RunRow).where(col(RunRow.id) == run_id).values(**skill))
+                connection.execute(update(RunRow).where(col(RunRow.id) == run_id).values(**skill))
         self._skill_written(run_id)
 
     def finish(self, run_id: str, status: str, error: str | None = None) -> None:
@@ -194,18 +211,19 @@ class SqlRunRecorder:
             "finished_at": finished,
             "latency_ms": (finished - _aware(known.created_at, finished)).total_seconds() * 1000,
         }
-        with self.store.session() as session:
-            values |= self._pending_skill(session, run_id)
-            updated = session.execute(
+        with self.store.transaction() as connection:
+            values |= self._pending_skill(connection, run_id)
+            updated = connection.execute(
                 update(RunRow)
                 .where(col(RunRow.id) == run_id, col(RunRow.status) == RunStatus.RUNNING.value)
                 .values(**values)
             )
             # Already final (a second finish for the same run): nothing more to write.
-            if cast("CursorResult[Any]", updated).rowcount and status == "succeeded":
-                version_id = self._version_id(session, known.skill)
+            if updated.rowcount and status == "succeeded":
+                version_id = self._version_id(connection, known.skill)
                 if known.skill is not None and version_id is not None and known.judge_best:
-                    session.add(
+                    connection.execute(
+                        insert(_OUTCOMES.table),
                         _judge_outcome(
                             run_id,
                             known.tenant,
@@ -214,7 +232,7 @@ class SqlRunRecorder:
                             known.skill.get("version", 0),
                             version_id,
                             known.judge_best,
-                        )
+                        ),
                     )
         with self._lock:
             self._open.pop(run_id, None)
@@ -245,7 +263,7 @@ class SqlRunRecorder:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _pending_skill(self, session: Session, run_id: str) -> dict[str, Any]:
+    def _pending_skill(self, connection: Connection, run_id: str) -> dict[str, Any]:
         """The run row's skill columns when a chosen skill is still unwritten (else nothing):
         the caller writes them in its transaction, then calls `_skill_written`."""
         with self._lock:
@@ -253,7 +271,7 @@ class SqlRunRecorder:
             if known is None or not known.skill_pending or known.skill is None:
                 return {}
             skill = known.skill
-        return _skill_columns(skill, self._version_id(session, skill))
+        return _skill_columns(skill, self._version_id(connection, skill))
 
     def _skill_written(self, run_id: str) -> None:
         with self._lock:
@@ -261,13 +279,15 @@ class SqlRunRecorder:
             if known is not None:
                 known.skill_pending = False
 
-    def _write_skill(self, session: Session, run_id: str, skill: SkillChoice) -> None:
-        values = _skill_columns(skill, self._version_id(session, skill))
-        updated = session.execute(update(RunRow).where(col(RunRow.id) == run_id).values(**values))
-        if cast("CursorResult[Any]", updated).rowcount == 0:
+    def _write_skill(self, connection: Connection, run_id: str, skill: SkillChoice) -> None:
+        values = _skill_columns(skill, self._version_id(connection, skill))
+        updated = connection.execute(
+            update(RunRow).where(col(RunRow.id) == run_id).values(**values)
+        )
+        if updated.rowcount == 0:
             raise LookupError(f"run {run_id} was never started")
 
-    def _version_id(self, session: Session, skill: SkillChoice | None) -> int | None:
+    def _version_id(self, db: Connection | Session, skill: SkillChoice | None) -> int | None:
         """The skill's version row id, if this library holds that row.
 
         A chooser of the user's own may offer a skill this library does not hold: the run keeps
@@ -278,7 +298,10 @@ class SqlRunRecorder:
             return None
         if version_id in self._known_versions:
             return version_id
-        if session.get(SkillVersionRow, version_id) is None:
+        found = db.execute(
+            select(SkillVersionRow.id).where(col(SkillVersionRow.id) == version_id)
+        ).first()
+        if found is None:
             return None
         self._known_versions.add(version_id)
         return version_id
@@ -311,7 +334,8 @@ class SqlRunRecorder:
                     if score is not None:
                         best.append(score)
             if best and run.skill_name is not None and run.skill_version is not None:
-                session.add(
+                session.execute(
+                    insert(_OUTCOMES.table),
                     _judge_outcome(
                         run.id,
                         run.tenant,
@@ -320,7 +344,7 @@ class SqlRunRecorder:
                         run.skill_version,
                         run.skill_version_id,
                         best,
-                    )
+                    ),
                 )
 
 
@@ -354,9 +378,9 @@ def _judge_outcome(
     version: int,
     version_id: int,
     best: list[float],
-) -> OutcomeRow:
+) -> dict[str, Any]:
     """The judge-derived score of a run: the best candidate score of each step, averaged."""
-    return OutcomeRow(
+    return _OUTCOMES.values(
         run_id=run_id,
         skill_version_id=version_id,
         skill_name=skill_name,
@@ -368,8 +392,24 @@ def _judge_outcome(
     )
 
 
-def _candidate_row(step_id: int, c: CandidateResult) -> CandidateRow:
-    return CandidateRow(
+def _insert_new(dialect: str, model: type[RunRow]) -> Insert:
+    """An INSERT that does nothing when the row's key exists (one statement, no read first)."""
+    new = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return new(model.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+        index_elements=["id"]
+    )
+
+
+def _insert(connection: Connection, rows: Rows, values: dict[str, Any]) -> int:
+    """Insert one row and return the key the database gave it."""
+    result = connection.execute(insert(rows.table), values)
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _candidate_row(step_id: int, c: CandidateResult) -> dict[str, Any]:
+    return _CANDIDATES.values(
         step_id=step_id,
         model=c.model,
         status=c.status,

@@ -23,11 +23,19 @@ log = logging.getLogger("evofuse.telemetry")
 # own); otherwise the global provider, a no-op until someone configures one.
 _provider: TracerProvider | None = None
 _configured = False
+# The global provider's tracer, fetched once: looking the provider up reads os.environ, and
+# spans open several times per request. Fetched before anyone sets a provider, it is
+# OpenTelemetry's proxy, which follows the provider set later.
+_global_tracer: Tracer | None = None
 
 
 def tracer() -> Tracer:
-    provider = _provider or trace.get_tracer_provider()
-    return provider.get_tracer("evofuse", __version__)
+    global _global_tracer
+    if _provider is not None:
+        return _provider.get_tracer("evofuse", __version__)
+    if _global_tracer is None:
+        _global_tracer = trace.get_tracer("evofuse", __version__)
+    return _global_tracer
 
 
 @contextmanager
