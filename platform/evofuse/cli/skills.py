@@ -413,13 +413,13 @@ def reindex(as_json: JsonOption = False, config: ConfigOption = None) -> None:
     """Rebuild the Chroma index from SQL (after changing skills.embedding)."""
     from evofuse.skills import Library
     from evofuse.skills.embeddings import make_embedder
-    from evofuse.skills.index import SkillIndex, chroma_client
+    from evofuse.skills.index import open_skill_index
     from evofuse.store import Store
 
     settings = load(config)
     embedder = make_embedder(settings.skills.embedding, settings.router_model_list())
     # The index is opened for rebuilding: its old backend must not make opening fail.
-    index = SkillIndex(chroma_client(settings.storage.chroma), embedder, rebuild=True)
+    index = open_skill_index(settings.storage.chroma, embedder, rebuild=True)
     library = Library(Store(settings.storage.database_url), index, sync=False)
     try:
         count = library.reindex()

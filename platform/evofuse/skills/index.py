@@ -14,11 +14,13 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
+from filelock import FileLock
 
 from evofuse.errors import ConfigError, EmbeddingMismatchError
 from evofuse.skills.embeddings import Embedder
@@ -76,6 +78,24 @@ def chroma_client(location: str) -> ClientAPI:
             settings=settings,
         )
     return chromadb.PersistentClient(path=location, settings=settings)
+
+
+def open_skill_index(
+    location: str, embedder: Embedder, collection: str = COLLECTION, *, rebuild: bool = False
+) -> SkillIndex:
+    """The skill index at `storage.chroma` (see `chroma_client`).
+
+    An embedded store is opened under a lock file in its folder: processes that open one new
+    folder at once (`serve --workers N` starts its workers together) otherwise race on
+    Chroma's schema, and the losers fail ("table collections already exists", "database is
+    locked"; 7 of 10 tries with four processes).
+    """
+    if location.startswith(("http://", "https://")):
+        return SkillIndex(chroma_client(location), embedder, collection, rebuild=rebuild)
+    folder = Path(location).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder / ".evofuse-open.lock"):
+        return SkillIndex(chroma_client(location), embedder, collection, rebuild=rebuild)
 
 
 @dataclass(frozen=True)

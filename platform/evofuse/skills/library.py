@@ -17,7 +17,7 @@ from sqlmodel import Session, col, func, select
 
 from evofuse.errors import SkillNotFoundError, StaleVersionError, UserError
 from evofuse.skills.bundle import Bundle
-from evofuse.skills.index import COLLECTION, IndexEntry, SkillIndex, chroma_client
+from evofuse.skills.index import COLLECTION, IndexEntry, SkillIndex, open_skill_index
 from evofuse.skills.models import (
     PUBLIC,
     Context,
@@ -111,7 +111,7 @@ class Library:
 
         def open_index() -> SkillIndex:
             embedder = make_embedder(settings.skills.embedding, settings.router_model_list())
-            return SkillIndex(chroma_client(settings.storage.chroma), embedder, collection)
+            return open_skill_index(settings.storage.chroma, embedder, collection)
 
         library = cls(store or Store(settings.storage.database_url), open_index)
         library._owns_store = store is None  # a shared store is closed by whoever made it
