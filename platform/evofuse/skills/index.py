@@ -8,6 +8,7 @@ refuses vectors from any other.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -149,6 +150,10 @@ class SkillIndex:
         self._names = (collection, f"{collection}-private")
         self._query_cache: dict[str, list[float]] = {}
         self._query_cache_lock = threading.Lock()  # choose() runs in several worker threads
+        # A caller's private skills by filter, with the generation they were read at: valid
+        # while the global copy's generation stands (every write here bumps it, and another
+        # process's write is seen within _RECHECK_S, as for the global copy).
+        self._private_rows: dict[str, tuple[object, Rows | None]] = {}
         # The exact-search copy of the global collection and the lexical statistics, rebuilt
         # when a write (here or in another process) changes the collection's generation.
         self._rows: Rows | None = None
@@ -266,6 +271,7 @@ class SkillIndex:
         with self._rows_lock:
             self._rows = None
             self._generation = None
+            self._private_rows.clear()
 
     def query(
         self,
@@ -322,19 +328,9 @@ class SkillIndex:
             hits = self._top(rows, query, pool)
         else:
             hits = self._approximate(self._global, None, vector, pool)
-        where = private_filter(tenant, owner)
-        private: Rows | None = None
-        if where is not None:
-            # A caller's private skills are few: fetched by the filter and scored exactly (an
-            # HNSW search under a filter can miss matches that the filter leaves scattered).
-            got = self._private.get(
-                where=cast(Any, where), include=cast(Any, ["embeddings", "metadatas", "documents"])
-            )
-            metadatas = got.get("metadatas") or []
-            if metadatas:
-                embeddings = got.get("embeddings")
-                private = Rows.of(embeddings, metadatas, list(got.get("documents") or []))
-                hits += self._top(private, query, pool)
+        private = self._private_of(tenant, owner)
+        if private is not None:
+            hits += self._top(private, query, pool)
         if text is not None and lexical_weight > 0.0:
             terms = words(text)
             documents = self._terms(rows, private, {h.skill_id for h in hits})
@@ -346,6 +342,35 @@ class SkillIndex:
             ]
         hits.sort(key=lambda h: (-h.relevance(lexical_weight), -h.similarity, h.name))
         return hits[:k]
+
+    def _private_of(self, tenant: str, owner: str | None) -> Rows | None:
+        """The private skills a caller may see (None: none). They are few: fetched by the
+        filter and scored exactly (an HNSW search under a filter can miss matches that the
+        filter leaves scattered), and kept until the index changes (a fetch took ~1.1 ms)."""
+        where = private_filter(tenant, owner)
+        if where is None:
+            return None
+        key = json.dumps(where, sort_keys=True)
+        with self._rows_lock:
+            generation = self._generation
+            cached = self._private_rows.get(key)
+        if cached is not None and generation is not None and cached[0] == generation:
+            return cached[1]
+        got = self._private.get(
+            where=cast(Any, where), include=cast(Any, ["embeddings", "metadatas", "documents"])
+        )
+        metadatas = got.get("metadatas") or []
+        rows = (
+            Rows.of(got.get("embeddings"), metadatas, list(got.get("documents") or []))
+            if metadatas
+            else None
+        )
+        with self._rows_lock:
+            if generation is not None and generation == self._generation:
+                if len(self._private_rows) >= _QUERY_CACHE_SIZE:
+                    self._private_rows.pop(next(iter(self._private_rows)))  # oldest first
+                self._private_rows[key] = (generation, rows)
+        return rows
 
     def _top(self, rows: Rows, query: npt.NDArray[np.float32], n: int) -> list[Hit]:
         best = rows.best(query)

@@ -110,6 +110,27 @@ def test_private_skills_are_searched_only_for_their_tenant(tmp_path: Path) -> No
     index.close()
 
 
+def test_a_tenant_s_private_skills_are_kept_until_the_index_changes(tmp_path: Path) -> None:
+    reader = open_index(tmp_path)
+    reader.upsert([entry(1, ("shared task",)), entry(2, ("acme task",), "tenant", "acme")])
+    acme = {h.skill_id for h in reader.query("acme task", tenant="acme", owner=None, k=5)}
+    assert acme == {1, 2}
+
+    reader.upsert([entry(3, ("acme second task",), "tenant", "acme")])  # a write here: at once
+    found = {h.skill_id for h in reader.query("acme task", tenant="acme", owner=None, k=5)}
+    assert found == {1, 2, 3}
+
+    writer = open_index(tmp_path)  # another process's write: seen after the recheck
+    writer.delete([2])
+    writer.upsert([entry(4, ("acme third task",), "tenant", "acme")])
+    reader._checked_at = 0.0  # as if a second had passed (the recheck interval)
+    found = {h.skill_id for h in reader.query("acme task", tenant="acme", owner=None, k=5)}
+    assert found == {1, 3, 4}
+    assert {h.skill_id for h in reader.query("acme task", tenant="", owner=None, k=5)} == {1}
+    reader.close()
+    writer.close()
+
+
 def test_lexical_scores_rank_a_skill_that_uses_the_task_s_rare_words(tmp_path: Path) -> None:
     index = open_index(tmp_path)
     index.upsert(
