@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -13,6 +13,17 @@ from evofuse.errors import UserError
 from evofuse.skills.bundle import Bundle
 from evofuse.skills.spec import SkillSpec
 from evofuse.store import Scope, SkillRow, SkillVersionRow
+
+
+class Scoped(Protocol):
+    """Whose a skill is: a `SkillRow`, or a plain row of those columns."""
+
+    @property
+    def scope(self) -> str: ...
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,7 @@ class Context:
             raise UserError("A user skill needs a user.", hint="Pass --user USER (and --tenant).")
         return self.tenant, self.user_hash
 
-    def can_see(self, row: SkillRow) -> bool:
+    def can_see(self, row: Scoped) -> bool:
         if row.scope == Scope.GLOBAL:
             return True
         if row.scope == Scope.TENANT:

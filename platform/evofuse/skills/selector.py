@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from pydantic import BaseModel
-from sqlalchemy import case
+from sqlalchemy import Executable, bindparam, case
 from sqlalchemy import select as sa_select
-from sqlmodel import col, func, select
+from sqlmodel import col, func
 
 from evofuse import tasks
 from evofuse.skills.hits import Hit
@@ -285,33 +285,20 @@ class Selector:
         by_skill = {h.skill_id: h for h in hits}
         owner = context.owner or ""
         with self.library.store.session() as session:
-            skills = session.exec(select(SkillRow).where(col(SkillRow.id).in_(by_skill))).all()
+            connection = session.connection()
+            rows: Sequence[Any] = connection.execute(_VERSIONS_OF, {"ids": list(by_skill)}).all()
             # The index filter already enforces scopes; this re-check against SQL means a stale
             # or tampered index entry still cannot leak another tenant's or user's skill.
-            visible = {s.id for s in skills if context.can_see(s)}
-            versions = session.exec(
-                select(SkillVersionRow).where(col(SkillVersionRow.skill_id).in_(visible))
+            visible = {r.id for r in rows if context.can_see(r)}
+            versions = [
+                _Version(r.version_id, r.id, r.version, r.status, r.mode)
+                for r in rows
+                if r.id in visible
+            ]
+            stats = connection.execute(
+                _OUTCOME_STATS,
+                {"ids": [v.id for v in versions], "tenant": context.tenant, "owner": owner},
             ).all()
-            in_tenant = col(OutcomeRow.tenant) == context.tenant
-            own = in_tenant & (col(OutcomeRow.user_hash) == owner)
-            # Plain SQLAlchemy: sqlmodel's select() is typed for at most four columns.
-            stats = (
-                session.connection()
-                .execute(
-                    sa_select(
-                        col(OutcomeRow.skill_version_id),
-                        func.count(),
-                        func.sum(col(OutcomeRow.score)),
-                        func.sum(case((in_tenant, 1), else_=0)),
-                        func.sum(case((in_tenant, col(OutcomeRow.score)), else_=0.0)),
-                        func.sum(case((own, 1), else_=0)),
-                        func.sum(case((own, col(OutcomeRow.score)), else_=0.0)),
-                    )
-                    .where(col(OutcomeRow.skill_version_id).in_([v.id for v in versions]))
-                    .group_by(col(OutcomeRow.skill_version_id))
-                )
-                .all()
-            )
             # Versions in an evolution canary serve a fixed share of users, always the same ones;
             # other candidates are tried by the bandit below.
             canary = canary_percents(
@@ -331,8 +318,8 @@ class Selector:
             levels[version_id] = (user_level, tenant_level, world_level)
             pooled[skill_of[version_id]].add(int(n), float(total or 0.0))
         bucket_key = f"{context.tenant}\x00{owner}"
-        in_canary: dict[int, SkillVersionRow] = {}
-        live: dict[int, list[SkillVersionRow]] = defaultdict(list)
+        in_canary: dict[int, _Version] = {}
+        live: dict[int, list[_Version]] = defaultdict(list)
         for v in versions:
             if v.id in canary:
                 if canary_bucket(bucket_key, v.id) < canary[v.id]:
@@ -376,7 +363,7 @@ class Selector:
 
     def _score(
         self,
-        row: SkillVersionRow,
+        row: _Version,
         counts: tuple[_Counts, _Counts, _Counts] | None,
         prior_mean: float,
     ) -> VersionScore:
@@ -396,7 +383,6 @@ class Selector:
             beta += weight * (level.n - level.total)
         mean = alpha / (alpha + beta)
         sample = self._beta(alpha, beta)
-        assert row.id is not None
         return VersionScore(
             version=row.version,
             version_id=row.id,
@@ -410,6 +396,52 @@ class Selector:
             tenant=_evidence(tenant_level),
             everyone=_evidence(world_level),
         )
+
+
+# Ranking's two queries, built once: constructing them per request (SQLAlchemy's expression
+# objects, then their cache keys) cost more CPU than running them.
+# Only the columns ranking needs, as plain rows, not ORM objects.
+_VERSIONS_OF: Executable = (
+    sa_select(
+        col(SkillRow.id),
+        col(SkillRow.scope),
+        col(SkillRow.tenant),
+        col(SkillRow.owner),
+        col(SkillVersionRow.id).label("version_id"),
+        col(SkillVersionRow.version),
+        col(SkillVersionRow.status),
+        col(SkillVersionRow.mode),
+    )
+    .join(SkillVersionRow, col(SkillVersionRow.skill_id) == col(SkillRow.id))
+    .where(col(SkillRow.id).in_(bindparam("ids", expanding=True)))
+)
+_IN_TENANT = col(OutcomeRow.tenant) == bindparam("tenant")
+_OWN = _IN_TENANT & (col(OutcomeRow.user_hash) == bindparam("owner"))
+# Outcome counts and sums per version: everyone's, the tenant's, the user's.
+_OUTCOME_STATS: Executable = (
+    sa_select(
+        col(OutcomeRow.skill_version_id),
+        func.count(),
+        func.sum(col(OutcomeRow.score)),
+        func.sum(case((_IN_TENANT, 1), else_=0)),
+        func.sum(case((_IN_TENANT, col(OutcomeRow.score)), else_=0.0)),
+        func.sum(case((_OWN, 1), else_=0)),
+        func.sum(case((_OWN, col(OutcomeRow.score)), else_=0.0)),
+    )
+    .where(col(OutcomeRow.skill_version_id).in_(bindparam("ids", expanding=True)))
+    .group_by(col(OutcomeRow.skill_version_id))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Version:
+    """What ranking reads of a version row."""
+
+    id: int
+    skill_id: int
+    version: int
+    status: str
+    mode: str | None
 
 
 def _evidence(counts: _Counts) -> Evidence:
