@@ -229,7 +229,14 @@ async def measure(
     plain_key = make_key(config)
     limited_key = make_key(config, "--rpm", "1000000", "--daily-budget-usd", "1000000")
     in_process, close = await in_process_side(own_config)
-    limits = httpx.Limits(max_connections=max(args.concurrency) + 8, max_keepalive_connections=100)
+    # Idle connections expire before uvicorn's 5 s keep-alive: with both at 5 s, a connection
+    # left idle while the in-process side ran was reused just as the server closed it
+    # (httpx.ReadError at concurrency 64 in one run).
+    limits = httpx.Limits(
+        max_connections=max(args.concurrency) + 8,
+        max_keepalive_connections=100,
+        keepalive_expiry=2.0,
+    )
     results: dict[int, dict[str, Series]] = {}
     try:
         async with httpx.AsyncClient(timeout=120, limits=limits) as client:

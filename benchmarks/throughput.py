@@ -83,7 +83,10 @@ async def measure(
     args: argparse.Namespace, servers: dict[str, tuple[str, int, str]]
 ) -> tuple[dict[str, Series], dict[str, list[float]]]:
     """Each server's requests merged over its slices, and its throughput slice by slice."""
-    limits = httpx.Limits(max_connections=args.concurrency + 8, max_keepalive_connections=100)
+    # Idle connections expire before uvicorn's 5 s keep-alive (see endpoint.py).
+    limits = httpx.Limits(
+        max_connections=args.concurrency + 8, max_keepalive_connections=100, keepalive_expiry=2.0
+    )
     parts: dict[str, list[Series]] = {name: [] for name in servers}
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
         calls = {name: http_side(client, url, key) for name, (url, _, key) in servers.items()}
