@@ -85,7 +85,7 @@ def measure(database_url: str, result: FusionResult, runs: int, warmup: int) -> 
     wall: dict[str, list[float]] = {c: [] for c in CALLS}
     cpu: dict[str, float] = dict.fromkeys(CALLS, 0.0)
 
-    def timed(call: str, fn: Callable[..., None], *args: Any) -> None:
+    def timed(measured: bool, call: str, fn: Callable[..., None], *args: Any) -> None:
         c0, w0 = time.thread_time(), time.perf_counter()
         fn(*args)
         if measured:
@@ -97,10 +97,10 @@ def measure(database_url: str, result: FusionResult, runs: int, warmup: int) -> 
             measured = i >= warmup
             run_id = uuid.uuid4().hex
             info = RunInfo("assistant", "acme", "u" * 24, run_id, TASK.format(i=i), None)
-            timed("start", recorder.start, run_id, info)
+            timed(measured, "start", recorder.start, run_id, info)
             recorder.skill_chosen(run_id, None)
-            timed("step", recorder.step_finished, run_id, 0, "answer", result)
-            timed("finish", recorder.finish, run_id, "succeeded", None)
+            timed(measured, "step", recorder.step_finished, run_id, 0, "answer", result)
+            timed(measured, "finish", recorder.finish, run_id, "succeeded", None)
     finally:
         store.close()
     return {

@@ -8,7 +8,6 @@ refuses vectors from any other.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -153,7 +152,7 @@ class SkillIndex:
         # A caller's private skills by filter, with the generation they were read at: valid
         # while the global copy's generation stands (every write here bumps it, and another
         # process's write is seen within _RECHECK_S, as for the global copy).
-        self._private_rows: dict[str, tuple[object, Rows | None]] = {}
+        self._private_rows: dict[tuple[str, str | None], tuple[object, Rows | None]] = {}
         # The exact-search copy of the global collection and the lexical statistics, rebuilt
         # when a write (here or in another process) changes the collection's generation.
         self._rows: Rows | None = None
@@ -350,7 +349,7 @@ class SkillIndex:
         where = private_filter(tenant, owner)
         if where is None:
             return None
-        key = json.dumps(where, sort_keys=True)
+        key = (tenant, owner)  # what the filter is made of
         with self._rows_lock:
             generation = self._generation
             cached = self._private_rows.get(key)

@@ -69,16 +69,16 @@ class LexicalStats:
     def bm25(self, query: Sequence[str], document: Mapping[str, int]) -> float:
         """Okapi BM25 of `query` (its distinct words) against `document` (a skill's word
         counts), divided by its upper bound: in [0, 1)."""
-        terms = set(query)
-        bound = sum(self.idf(w) for w in terms) * (K1 + 1.0)
+        idf = {word: self.idf(word) for word in set(query)}
+        bound = sum(idf.values()) * (K1 + 1.0)
         if bound <= 0.0:
             return 0.0
         length = sum(document.values())
         mean = self.mean_length or float(length) or 1.0
         norm = K1 * (1.0 - B + B * length / mean)
         score = 0.0
-        for word in terms:
+        for word, weight in idf.items():
             tf = document.get(word, 0)
             if tf:
-                score += self.idf(word) * tf * (K1 + 1.0) / (tf + norm)
+                score += weight * tf * (K1 + 1.0) / (tf + norm)
         return score / bound

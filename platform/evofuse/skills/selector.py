@@ -202,8 +202,7 @@ class Selector:
         if skill is not None:
             relevant = [self._forced(skill, context, hits)]
         else:
-            weight = self.config.lexical_weight
-            relevant = [h for h in hits if h.relevance(weight) >= self.config.threshold]
+            relevant = [h for h in hits if self._relevant(h)]
         if not relevant:
             best = (
                 f"best match {hits[0].name} at {hits[0].relevance(self.config.lexical_weight):.3f}"
@@ -253,7 +252,7 @@ class Selector:
         if not text:
             return []
         context = Context(tenant=tenant, user_hash=user_hash)
-        weight, threshold = self.config.lexical_weight, self.config.threshold
+        weight = self.config.lexical_weight
         hits = self.library.index.query(
             text, tenant=context.tenant, owner=context.owner, k=k, lexical_weight=weight
         )
@@ -265,10 +264,14 @@ class Selector:
                 similarity=round(h.similarity, 4),
                 lexical=round(h.lexical, 4),
                 relevance=round(h.relevance(weight), 4),
-                relevant=h.relevance(weight) >= threshold,
+                relevant=self._relevant(h),
             )
             for h in hits
         ]
+
+    def _relevant(self, hit: Hit) -> bool:
+        """Above the cut: the one rule for "no skill" (select) and for what `nearest` shows."""
+        return hit.relevance(self.config.lexical_weight) >= self.config.threshold
 
     def _forced(self, name: str, context: Context, hits: list[Hit]) -> Hit:
         # The name means what `skills show NAME` means: the most specific visible skill, even

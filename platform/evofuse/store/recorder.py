@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Float, Insert, insert, literal, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from evofuse.store.db import Store
@@ -393,16 +394,10 @@ def _judge_outcome(
 
 def _insert_new(dialect: str, model: type[RunRow]) -> Insert:
     """An INSERT that does nothing when the row's key exists (one statement, no read first)."""
-    # Imported here: only the database in use is loaded (PostgreSQL's dialect package is
-    # not small, and a SQLite deployment never needs it).
-    table = model.__table__  # type: ignore[attr-defined]
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["id"])
-    from sqlalchemy.dialects import sqlite
-
-    return sqlite.insert(table).on_conflict_do_nothing(index_elements=["id"])
+    new = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return new(model.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+        index_elements=["id"]
+    )
 
 
 def _insert(connection: Connection, rows: Rows, values: dict[str, Any]) -> int:
